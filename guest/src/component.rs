@@ -1,0 +1,229 @@
+//! The WebAssembly component: wit-bindgen glue and nothing else.
+//!
+//! [`WitHost`] implements [`Host`] over the WIT imports (`socket`, `clock`, `discovery`; randomness
+//! comes from WASI's `random`, which every WASI host seeds). The exported `memcached-lock` resource
+//! forwards each call to [`crate::MemcachedLock`] and converts types at the boundary.
+
+use std::cell::RefCell;
+
+use crate::driver::{ConnectionParams, Host, SocketError};
+use crate::error::{Category, LockError};
+
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "memlock",
+});
+
+use exports::memlock::lock::lock::{Guest, GuestMemcachedLock};
+use memlock::lock::types as wit;
+use memlock::lock::{clock, discovery, socket};
+
+struct WitHost;
+
+impl Host for WitHost {
+    type Stream = socket::Connection;
+
+    fn connect(&self, host: &str, port: u16, timeout_ms: u32) -> Result<Self::Stream, SocketError> {
+        socket::Connection::connect(host, port, timeout_ms).map_err(socket_error)
+    }
+
+    fn send(&self, stream: &Self::Stream, data: &[u8], timeout_ms: u32) -> Result<(), SocketError> {
+        stream.send(data, timeout_ms).map_err(socket_error)
+    }
+
+    fn receive(
+        &self,
+        stream: &Self::Stream,
+        max_bytes: u32,
+        timeout_ms: u32,
+    ) -> Result<Vec<u8>, SocketError> {
+        stream.receive(max_bytes, timeout_ms).map_err(socket_error)
+    }
+
+    fn now_ns(&self) -> u64 {
+        clock::now_ns()
+    }
+
+    fn sleep_ns(&self, ns: u64) {
+        clock::sleep_ns(ns)
+    }
+
+    fn random_u64(&self) -> u64 {
+        let mut bytes = [0u8; 8];
+        // WASI random cannot fail short of a broken host; a zero token is still owner-checked.
+        let _ = getrandom::fill(&mut bytes);
+        u64::from_le_bytes(bytes)
+    }
+
+    fn resolve_all(
+        &self,
+        correlation_id: Option<&str>,
+        key: &str,
+    ) -> Result<Vec<ConnectionParams>, String> {
+        discovery::resolve_all(correlation_id, key)
+    }
+}
+
+fn socket_error(e: socket::SocketError) -> SocketError {
+    match e {
+        socket::SocketError::Refused => SocketError::Refused,
+        socket::SocketError::TimedOut => SocketError::TimedOut,
+        socket::SocketError::Closed => SocketError::Closed,
+        socket::SocketError::Other => SocketError::Other,
+    }
+}
+
+fn to_wit_error(e: LockError) -> wit::LockError {
+    wit::LockError {
+        category: match e.category() {
+            Category::Unknown => wit::ErrorCategory::Unknown,
+            Category::Internal => wit::ErrorCategory::Internal,
+            Category::Misconfiguration => wit::ErrorCategory::Misconfiguration,
+            Category::NoResponse => wit::ErrorCategory::NoResponse,
+            Category::FailedInvocation => wit::ErrorCategory::FailedInvocation,
+            Category::BadRequest => wit::ErrorCategory::BadRequest,
+            Category::InvalidState => wit::ErrorCategory::InvalidState,
+            Category::Conflict => wit::ErrorCategory::Conflict,
+            Category::Unsupported => wit::ErrorCategory::Unsupported,
+        },
+        code: e.code.as_str().to_owned(),
+        message: e.message,
+        correlation_id: e.correlation_id,
+    }
+}
+
+fn to_wit_lease(l: crate::Lease) -> wit::Lease {
+    wit::Lease {
+        key: l.key,
+        owner_token: l.owner_token,
+        cas: l.cas,
+        server_epoch: l.server_epoch,
+        ttl_ms: l.ttl_ms,
+        valid_until_ns: l.valid_until_ns,
+    }
+}
+
+fn from_wit_lease(l: wit::Lease) -> crate::Lease {
+    crate::Lease {
+        key: l.key,
+        owner_token: l.owner_token,
+        cas: l.cas,
+        server_epoch: l.server_epoch,
+        ttl_ms: l.ttl_ms,
+        valid_until_ns: l.valid_until_ns,
+    }
+}
+
+struct Component;
+
+impl Guest for Component {
+    type MemcachedLock = LockResource;
+}
+
+/// The exported resource. WIT methods take `&self`; calls never overlap, so a `RefCell` suffices.
+struct LockResource(RefCell<crate::MemcachedLock<WitHost>>);
+
+type R<T> = Result<T, wit::LockError>;
+
+impl GuestMemcachedLock for LockResource {
+    fn new() -> Self {
+        LockResource(RefCell::new(crate::MemcachedLock::new(WitHost)))
+    }
+
+    fn configure(&self, config: Vec<(String, String)>) -> R<()> {
+        self.0.borrow_mut().configure(&config).map_err(to_wit_error)
+    }
+
+    fn set_references(&self, descriptors: Vec<String>) -> R<()> {
+        self.0
+            .borrow_mut()
+            .set_references(&descriptors)
+            .map_err(to_wit_error)
+    }
+
+    fn open(&self, correlation_id: Option<String>) -> R<()> {
+        self.0
+            .borrow_mut()
+            .open(correlation_id.as_deref())
+            .map_err(to_wit_error)
+    }
+
+    fn is_open(&self) -> bool {
+        self.0.borrow().is_open()
+    }
+
+    fn close(&self, correlation_id: Option<String>) -> R<()> {
+        self.0
+            .borrow_mut()
+            .close(correlation_id.as_deref())
+            .map_err(to_wit_error)
+    }
+
+    fn try_acquire_lock(
+        &self,
+        correlation_id: Option<String>,
+        key: Vec<u8>,
+        ttl_ms: i64,
+    ) -> R<bool> {
+        self.0
+            .borrow_mut()
+            .try_acquire_lock(correlation_id.as_deref(), &key, ttl_ms)
+            .map_err(to_wit_error)
+    }
+
+    fn acquire_lock(
+        &self,
+        correlation_id: Option<String>,
+        key: Vec<u8>,
+        ttl_ms: i64,
+        timeout_ms: i64,
+    ) -> R<()> {
+        self.0
+            .borrow_mut()
+            .acquire_lock(correlation_id.as_deref(), &key, ttl_ms, timeout_ms)
+            .map_err(to_wit_error)
+    }
+
+    fn release_lock(&self, correlation_id: Option<String>, key: Vec<u8>) -> R<()> {
+        self.0
+            .borrow_mut()
+            .release_lock(correlation_id.as_deref(), &key)
+            .map_err(to_wit_error)
+    }
+
+    fn try_acquire(
+        &self,
+        correlation_id: Option<String>,
+        key: Vec<u8>,
+        ttl_ms: i64,
+    ) -> R<Option<wit::Lease>> {
+        self.0
+            .borrow_mut()
+            .try_acquire(correlation_id.as_deref(), &key, ttl_ms)
+            .map(|l| l.map(to_wit_lease))
+            .map_err(to_wit_error)
+    }
+
+    fn acquire(
+        &self,
+        correlation_id: Option<String>,
+        key: Vec<u8>,
+        ttl_ms: i64,
+        timeout_ms: i64,
+    ) -> R<wit::Lease> {
+        self.0
+            .borrow_mut()
+            .acquire(correlation_id.as_deref(), &key, ttl_ms, timeout_ms)
+            .map(to_wit_lease)
+            .map_err(to_wit_error)
+    }
+
+    fn release(&self, correlation_id: Option<String>, lease: wit::Lease) -> R<bool> {
+        self.0
+            .borrow_mut()
+            .release(correlation_id.as_deref(), &from_wit_lease(lease))
+            .map_err(to_wit_error)
+    }
+}
+
+export!(Component);

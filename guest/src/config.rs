@@ -1,0 +1,365 @@
+//! pip-services ConfigParams for the lock: `connection(s).*` and `options.*`, checked once.
+//!
+//! Keys and defaults are the seed's (`MemcachedLock` and its `Lock` base), so an existing config
+//! file keeps working. Every value is validated in [`LockConfig::from_pairs`]; a bad one is an
+//! `INVALID_CONFIG` error naming the key. Unknown `options.*` keys are errors too: a typo such as
+//! `options.timout` would otherwise silently leave a default in force. Keys outside `connection.`,
+//! `connections.` and `options.` belong to other components and are ignored, as pip-services does.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Code, LockError, Result};
+use crate::key::MEMCACHED_MAX_KEY;
+use crate::ttl::MEMCACHED_MAX_RELATIVE_SECS;
+
+/// memcached's default port.
+pub const DEFAULT_PORT: u16 = 11211;
+
+/// Where one server is, as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionSpec {
+    Endpoint(Endpoint),
+    /// Resolved at `open` through the discovery import.
+    Discovery(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// `options.*`: the seed's names and defaults. Times are milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Base interval between attempts of a blocking acquire (jittered ±50 %).
+    pub retry_timeout: u64,
+    /// Longest key on the wire, after base64 (memcached allows 250).
+    pub max_key_size: usize,
+    /// Longest ttl on the wire, seconds (memcached reads larger values as unix times).
+    pub max_expiration: u32,
+    /// Largest value the client reads back from the server.
+    pub max_value: usize,
+    /// Idle connections kept per server.
+    pub pool_size: usize,
+    /// Connect timeout, covering every connect attempt of one operation.
+    pub reconnect: u64,
+    /// Round-trip timeout of one command.
+    pub timeout: u64,
+    /// Further connect attempts within `reconnect` after a failed one.
+    pub retries: u32,
+    /// Consecutive failed operations after which a server is marked down.
+    pub failures: u32,
+    /// How long a server marked down is skipped before it is tried again.
+    pub retry: u64,
+    /// Idle time after which a pooled connection is closed instead of reused (0: never).
+    pub idle: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            retry_timeout: 100,
+            max_key_size: MEMCACHED_MAX_KEY,
+            max_expiration: MEMCACHED_MAX_RELATIVE_SECS,
+            max_value: 1_048_576,
+            pool_size: 5,
+            reconnect: 10_000,
+            timeout: 5_000,
+            retries: 5,
+            failures: 5,
+            retry: 30_000,
+            idle: 5_000,
+        }
+    }
+}
+
+/// Smallest `max_value` that still holds an owner token.
+pub const MIN_MAX_VALUE: usize = 64;
+const HOUR_MS: u64 = 3_600_000;
+
+/// The lock's whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LockConfig {
+    pub connections: Vec<ConnectionSpec>,
+    pub options: Options,
+}
+
+impl LockConfig {
+    /// Reads ConfigParams pairs. Keys are case-insensitive, as in pip-services.
+    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Result<Self> {
+        let map: BTreeMap<String, &str> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_ref().trim().to_ascii_lowercase(), v.as_ref().trim()))
+            .collect();
+        Ok(LockConfig {
+            connections: connections(&map)?,
+            options: options(&map)?,
+        })
+    }
+}
+
+fn connections(map: &BTreeMap<String, &str>) -> Result<Vec<ConnectionSpec>> {
+    // `connections.<name>.<param>` wins over `connection.<param>`, as in ConnectionParams.manyFromConfig.
+    let mut sections: BTreeMap<&str, BTreeMap<&str, &str>> = BTreeMap::new();
+    for (key, value) in map {
+        if let Some(rest) = key.strip_prefix("connections.") {
+            let Some((name, param)) = rest.split_once('.') else {
+                return Err(LockError::config(
+                    key,
+                    "expected connections.<name>.<param>",
+                ));
+            };
+            sections.entry(name).or_default().insert(param, value);
+        }
+    }
+    if sections.is_empty() {
+        let single: BTreeMap<&str, &str> = map
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("connection.").map(|p| (p, *v)))
+            .collect();
+        if !single.is_empty() {
+            return Ok(vec![connection_spec("connection", &single)?]);
+        }
+        return Ok(Vec::new());
+    }
+    // Numeric section names sort numerically so `connections.10` follows `connections.9`.
+    let mut names: Vec<&str> = sections.keys().copied().collect();
+    names.sort_by_key(|n| (n.parse::<u64>().unwrap_or(u64::MAX), n.to_string()));
+    names
+        .into_iter()
+        .map(|name| connection_spec(&format!("connections.{name}"), &sections[name]))
+        .collect()
+}
+
+/// One connection's parameters (`ConnectionParams`): a discovery key, a uri, or host and port.
+pub fn connection_spec(prefix: &str, params: &BTreeMap<&str, &str>) -> Result<ConnectionSpec> {
+    for (param, value) in params {
+        match *param {
+            "host" | "port" | "uri" | "discovery_key" => {}
+            "protocol" if value.eq_ignore_ascii_case("memcached") || value.is_empty() => {}
+            "protocol" => {
+                return Err(LockError::config(
+                    &format!("{prefix}.protocol"),
+                    format!("protocol {value:?} is not supported; only memcached"),
+                ));
+            }
+            other => {
+                return Err(LockError::config(
+                    &format!("{prefix}.{other}"),
+                    "unknown connection parameter (known: host, port, uri, discovery_key, protocol)",
+                ));
+            }
+        }
+    }
+    if let Some(key) = params.get("discovery_key").filter(|k| !k.is_empty()) {
+        return Ok(ConnectionSpec::Discovery((*key).to_owned()));
+    }
+    if let Some(uri) = params.get("uri").filter(|u| !u.is_empty()) {
+        return parse_uri(&format!("{prefix}.uri"), uri).map(ConnectionSpec::Endpoint);
+    }
+    let host = match params.get("host") {
+        Some(h) if h.is_empty() || h.contains(char::is_whitespace) => {
+            return Err(LockError::config(
+                &format!("{prefix}.host"),
+                format!("invalid host {h:?}"),
+            ));
+        }
+        Some(h) => (*h).to_owned(),
+        None => "localhost".to_owned(),
+    };
+    let port = match params.get("port") {
+        Some(p) => parse_port(&format!("{prefix}.port"), p)?,
+        None => DEFAULT_PORT,
+    };
+    Ok(ConnectionSpec::Endpoint(Endpoint { host, port }))
+}
+
+/// `memcached://host:port`, `host:port` or `host`; IPv6 literals in brackets.
+pub fn parse_uri(key: &str, uri: &str) -> Result<Endpoint> {
+    let rest = match uri.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("memcached") => rest,
+        Some((scheme, _)) => {
+            return Err(LockError::config(
+                key,
+                format!("scheme {scheme:?} is not memcached://"),
+            ));
+        }
+        None => uri,
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+        let Some((host, after)) = v6.split_once(']') else {
+            return Err(LockError::config(key, format!("unclosed [ in {uri:?}")));
+        };
+        match after.strip_prefix(':') {
+            Some(p) => (host, Some(p)),
+            None if after.is_empty() => (host, None),
+            None => return Err(LockError::config(key, format!("cannot read {uri:?}"))),
+        }
+    } else {
+        match rest.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        }
+    };
+    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || "/@?#".contains(c)) {
+        return Err(LockError::config(key, format!("invalid host in {uri:?}")));
+    }
+    let port = match port {
+        Some(p) => parse_port(key, p)?,
+        None => DEFAULT_PORT,
+    };
+    Ok(Endpoint {
+        host: host.to_owned(),
+        port,
+    })
+}
+
+fn parse_port(key: &str, value: &str) -> Result<u16> {
+    match value.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(LockError::config(
+            key,
+            format!("port must be 1..=65535, got {value:?}"),
+        )),
+    }
+}
+
+fn options(map: &BTreeMap<String, &str>) -> Result<Options> {
+    let mut o = Options::default();
+    for (key, value) in map {
+        let Some(name) = key.strip_prefix("options.") else {
+            continue;
+        };
+        match name {
+            "retry_timeout" => o.retry_timeout = int(key, value, 1, HOUR_MS)?,
+            "max_key_size" => {
+                o.max_key_size = int(key, value, 4, MEMCACHED_MAX_KEY as u64)? as usize
+            }
+            "max_expiration" => {
+                o.max_expiration =
+                    int(key, value, 2, u64::from(MEMCACHED_MAX_RELATIVE_SECS))? as u32
+            }
+            "max_value" => o.max_value = int(key, value, MIN_MAX_VALUE as u64, 1 << 30)? as usize,
+            "pool_size" => o.pool_size = int(key, value, 1, 1024)? as usize,
+            "reconnect" => o.reconnect = int(key, value, 1, HOUR_MS)?,
+            "timeout" => o.timeout = int(key, value, 1, HOUR_MS)?,
+            "retries" => o.retries = int(key, value, 0, 100)? as u32,
+            "failures" => o.failures = int(key, value, 1, 1_000_000)? as u32,
+            "retry" => o.retry = int(key, value, 0, 24 * HOUR_MS)?,
+            "idle" => o.idle = int(key, value, 0, 24 * HOUR_MS)?,
+            "remove" => match value.to_ascii_lowercase().as_str() {
+                "false" | "0" | "" => {}
+                "true" | "1" => {
+                    return Err(LockError::config(
+                        key,
+                        "true is refused: moving a dead server's keys to another server lets two clients hold one lock",
+                    ));
+                }
+                _ => {
+                    return Err(LockError::config(
+                        key,
+                        format!("expected true or false, got {value:?}"),
+                    ));
+                }
+            },
+            _ => {
+                return Err(LockError::config(
+                    key,
+                    "unknown option (known: retry_timeout, max_key_size, max_expiration, max_value, pool_size, reconnect, timeout, retries, failures, retry, remove, idle)",
+                ));
+            }
+        }
+    }
+    Ok(o)
+}
+
+fn int(key: &str, value: &str, min: u64, max: u64) -> Result<u64> {
+    match value.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(LockError::new(
+            Code::InvalidConfig,
+            format!("config key {key}: expected an integer in {min}..={max}, got {value:?}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<LockConfig> {
+        LockConfig::from_pairs(pairs)
+    }
+
+    fn endpoint(host: &str, port: u16) -> ConnectionSpec {
+        ConnectionSpec::Endpoint(Endpoint {
+            host: host.into(),
+            port,
+        })
+    }
+
+    #[test]
+    fn seed_defaults() {
+        let c = cfg(&[("connection.host", "m1")]).expect("valid");
+        assert_eq!(c.connections, vec![endpoint("m1", 11211)]);
+        assert_eq!(c.options, Options::default());
+        assert_eq!(c.options.retry_timeout, 100);
+    }
+
+    #[test]
+    fn connection_forms() {
+        let c = cfg(&[("connection.uri", "memcached://m1:1234")]).expect("uri");
+        assert_eq!(c.connections, vec![endpoint("m1", 1234)]);
+        let c = cfg(&[("Connection.URI", "[::1]:99")]).expect("v6");
+        assert_eq!(c.connections, vec![endpoint("::1", 99)]);
+        let c = cfg(&[
+            ("connections.10.host", "b"),
+            ("connections.9.host", "a"),
+            ("connections.9.port", "2"),
+            ("connection.host", "ignored"),
+        ])
+        .expect("many");
+        assert_eq!(c.connections, vec![endpoint("a", 2), endpoint("b", 11211)]);
+        let c = cfg(&[("connection.discovery_key", "cache")]).expect("discovery");
+        assert_eq!(
+            c.connections,
+            vec![ConnectionSpec::Discovery("cache".into())]
+        );
+        assert!(cfg(&[]).expect("empty").connections.is_empty());
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (key, value) in [
+            ("connection.port", "0"),
+            ("connection.port", "http"),
+            ("connection.uri", "redis://x:1"),
+            ("connection.uri", "a b:1"),
+            ("connection.user", "x"),
+            ("options.timeout", "-1"),
+            ("options.timeout", "0"),
+            ("options.timeout", "1.5"),
+            ("options.max_key_size", "251"),
+            ("options.max_expiration", "2592001"),
+            ("options.max_value", "10"),
+            ("options.remove", "true"),
+            ("options.timout", "10"),
+        ] {
+            let err = cfg(&[(key, value)]).expect_err(key);
+            assert_eq!(err.code, Code::InvalidConfig);
+            assert!(err.message.contains(key), "{key}: {}", err.message);
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The lock's I/O, behind one trait.
+//!
+//! [`Host`] is everything the lock needs from outside: a byte stream per server, a monotonic clock,
+//! randomness and discovery. The component implements it over its WIT imports (`component.rs`);
+//! tests and the native benchmark can implement it over anything. The logic above it
+//! ([`crate::lock`]) and the codec below it ([`crate::protocol`]) never touch I/O themselves.
+
+pub mod connection;
+pub mod servers;
+
+/// Why a socket operation failed, as the host reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketError {
+    Refused,
+    TimedOut,
+    Closed,
+    Other,
+}
+
+impl std::fmt::Display for SocketError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SocketError::Refused => "connection refused",
+            SocketError::TimedOut => "timed out",
+            SocketError::Closed => "connection closed by the server",
+            SocketError::Other => "network error",
+        })
+    }
+}
+
+/// ConfigParams pairs of one resolved connection.
+pub type ConnectionParams = Vec<(String, String)>;
+
+/// What the lock needs from its environment.
+pub trait Host {
+    /// An open byte stream to one server; dropping it closes it.
+    type Stream;
+
+    fn connect(&self, host: &str, port: u16, timeout_ms: u32) -> Result<Self::Stream, SocketError>;
+    fn send(&self, stream: &Self::Stream, data: &[u8], timeout_ms: u32) -> Result<(), SocketError>;
+    /// Between 1 and `max_bytes` bytes; never an empty success.
+    fn receive(
+        &self,
+        stream: &Self::Stream,
+        max_bytes: u32,
+        timeout_ms: u32,
+    ) -> Result<Vec<u8>, SocketError>;
+
+    /// Monotonic nanoseconds.
+    fn now_ns(&self) -> u64;
+    fn sleep_ns(&self, ns: u64);
+    /// Uniformly random bits (owner tokens, jitter).
+    fn random_u64(&self) -> u64;
+
+    /// pip-services `IDiscovery.resolveAll`.
+    fn resolve_all(
+        &self,
+        correlation_id: Option<&str>,
+        key: &str,
+    ) -> Result<Vec<ConnectionParams>, String>;
+}
+
+/// Milliseconds to nanoseconds, saturating.
+pub fn ms_to_ns(ms: u64) -> u64 {
+    ms.saturating_mul(1_000_000)
+}
+
+/// A timeout for one host call: what is left until `deadline_ns`, in whole milliseconds, at least 1.
+pub fn remaining_ms(now_ns: u64, deadline_ns: u64) -> u32 {
+    let left = deadline_ns.saturating_sub(now_ns).div_ceil(1_000_000);
+    left.clamp(1, u64::from(u32::MAX)) as u32
+}

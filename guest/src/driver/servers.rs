@@ -1,0 +1,335 @@
+//! The configured servers: which key goes where, pooled connections, and failure tracking.
+//!
+//! Policy, from `options.*`:
+//! - a command gets `timeout` ms for its round trip; opening a connection gets `reconnect` ms in
+//!   total, within which up to `retries` further connect attempts are made;
+//! - a pooled connection idle for more than `idle` ms is closed rather than reused, and at most
+//!   `pool_size` idle connections are kept;
+//! - after `failures` consecutive failed operations a server is marked down and operations on it
+//!   fail at once with `SERVER_DOWN` for `retry` ms; the next operation after that tries it again.
+//!
+//! Only a request that cannot have reached the server is re-sent here (a failed connect, or an
+//! idempotent request on a pooled connection the server had closed). Whether a lost *acquire* took
+//! effect is the lock's question ([`crate::lock`]), answered with the owner token, never by
+//! sending it again blindly.
+
+use super::connection::{Connection, TripError};
+use super::{Host, SocketError, ms_to_ns};
+use crate::config::{Endpoint, Options};
+use crate::error::{Code, LockError};
+use crate::protocol::{MetaReply, ProtocolError, Request, ServerIdentity};
+
+/// What may have happened to a request whose round trip failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The server did not apply it: never sent, or answered with an error.
+    NotApplied,
+    /// The server may have applied it, and the connection is gone, so it will not apply it later.
+    Settled,
+    /// The server may have applied it, or may still apply it (a stalled server reading our
+    /// request after we gave up).
+    Unsettled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TripFailure {
+    pub error: LockError,
+    pub outcome: Outcome,
+}
+
+/// A successful round trip, with the identity of the server process that answered.
+pub struct Answer {
+    pub reply: MetaReply,
+    pub server: ServerIdentity,
+}
+
+struct Server<S> {
+    endpoint: Endpoint,
+    idle: Vec<Connection<S>>,
+    consecutive_failures: u32,
+    down_until_ns: Option<u64>,
+}
+
+pub struct Servers<S> {
+    servers: Vec<Server<S>>,
+    options: Options,
+}
+
+impl<S> Servers<S> {
+    pub fn new(endpoints: Vec<Endpoint>, options: Options) -> Self {
+        let servers = endpoints
+            .into_iter()
+            .map(|endpoint| Server {
+                endpoint,
+                idle: Vec::new(),
+                consecutive_failures: 0,
+                down_until_ns: None,
+            })
+            .collect();
+        Servers { servers, options }
+    }
+
+    pub fn len(&self) -> usize {
+        self.servers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.servers.is_empty()
+    }
+
+    pub fn endpoint(&self, index: usize) -> &Endpoint {
+        &self.servers[index].endpoint
+    }
+
+    /// The server that owns `key` (jump consistent hash of FNV-1a, stable across versions).
+    pub fn index_for(&self, key: &[u8]) -> usize {
+        jump_hash(fnv1a(key), self.servers.len())
+    }
+
+    /// Closes every pooled connection.
+    pub fn close_all(&mut self) {
+        for server in &mut self.servers {
+            server.idle.clear();
+        }
+    }
+
+    /// Sends `request` to server `index` and reads its reply. `idempotent` requests are re-sent
+    /// once on a fresh connection when a pooled one turns out to be closed.
+    ///
+    /// With `only_on`, the request is sent only on a connection to that server process (epoch);
+    /// `Ok(None)` means the server now running is another process, and nothing was sent.
+    pub fn round_trip<H: Host<Stream = S>>(
+        &mut self,
+        host: &H,
+        index: usize,
+        request: &Request<'_>,
+        idempotent: bool,
+        only_on: Option<&str>,
+    ) -> Result<Option<Answer>, TripFailure> {
+        let options = &self.options;
+        let server = &mut self.servers[index];
+        let now = host.now_ns();
+        if let Some(until) = server.down_until_ns {
+            if now < until {
+                return Err(TripFailure {
+                    error: LockError::new(
+                        Code::ServerDown,
+                        format!(
+                            "server {} is marked down after {} failures; next try in {} ms",
+                            server.endpoint,
+                            server.consecutive_failures,
+                            (until - now).div_ceil(1_000_000)
+                        ),
+                    ),
+                    outcome: Outcome::NotApplied,
+                });
+            }
+        }
+        let result = server.round_trip(host, options, request, idempotent, only_on);
+        match &result {
+            Ok(_) => {
+                server.consecutive_failures = 0;
+                server.down_until_ns = None;
+            }
+            Err(failure) if failure.counts_against_server() => {
+                server.consecutive_failures = server.consecutive_failures.saturating_add(1);
+                if server.consecutive_failures >= options.failures {
+                    server.down_until_ns =
+                        Some(host.now_ns().saturating_add(ms_to_ns(options.retry)));
+                }
+            }
+            Err(_) => {}
+        }
+        result
+    }
+}
+
+impl TripFailure {
+    /// A server that answers, even with an error, is alive.
+    fn counts_against_server(&self) -> bool {
+        !matches!(self.error.code, Code::ServerError | Code::ClientError)
+    }
+}
+
+impl<S> Server<S> {
+    fn round_trip<H: Host<Stream = S>>(
+        &mut self,
+        host: &H,
+        options: &Options,
+        request: &Request<'_>,
+        idempotent: bool,
+        only_on: Option<&str>,
+    ) -> Result<Option<Answer>, TripFailure> {
+        let mut resend_allowed = idempotent;
+        loop {
+            let (mut conn, pooled) = self.checkout(host, options)?;
+            if only_on.is_some_and(|epoch| conn.identity.epoch() != epoch) {
+                self.checkin(conn, options);
+                return Ok(None);
+            }
+            let deadline = host.now_ns().saturating_add(ms_to_ns(options.timeout));
+            match conn.meta_round_trip(host, request, options.max_value, deadline) {
+                Ok(reply) => {
+                    let server = conn.identity.clone();
+                    self.checkin(conn, options);
+                    return Ok(Some(Answer { reply, server }));
+                }
+                Err(TripError::Socket {
+                    error: SocketError::Closed | SocketError::Refused,
+                    ..
+                }) if pooled && resend_allowed => {
+                    // The server closed this idle connection before reading our request.
+                    resend_allowed = false;
+                }
+                Err(error) => return Err(self.failure(error, options)),
+            }
+        }
+    }
+
+    fn checkin(&mut self, conn: Connection<S>, options: &Options) {
+        if self.idle.len() < options.pool_size {
+            self.idle.push(conn);
+        }
+    }
+
+    /// A pooled connection if a fresh one is idle, else a new one.
+    fn checkout<H: Host<Stream = S>>(
+        &mut self,
+        host: &H,
+        options: &Options,
+    ) -> Result<(Connection<S>, bool), TripFailure> {
+        let now = host.now_ns();
+        while let Some(conn) = self.idle.pop() {
+            if options.idle == 0 || now.saturating_sub(conn.last_used_ns) <= ms_to_ns(options.idle)
+            {
+                return Ok((conn, true));
+            }
+        }
+        let connect_deadline = now.saturating_add(ms_to_ns(options.reconnect));
+        let mut attempts_left = options.retries;
+        loop {
+            match Connection::open(
+                host,
+                &self.endpoint,
+                connect_deadline,
+                ms_to_ns(options.timeout),
+            ) {
+                Ok(conn) => return Ok((conn, false)),
+                Err(error) => {
+                    let can_retry = matches!(error, TripError::Socket { sent: false, .. })
+                        && attempts_left > 0
+                        && host.now_ns() < connect_deadline;
+                    if !can_retry {
+                        return Err(self.connect_failure(error, options));
+                    }
+                    attempts_left -= 1;
+                }
+            }
+        }
+    }
+
+    fn connect_failure(&self, error: TripError, options: &Options) -> TripFailure {
+        let message = match error {
+            TripError::Socket {
+                error: SocketError::TimedOut,
+                ..
+            } => format!(
+                "cannot connect to memcached at {}: no answer within {} ms (options.reconnect / options.timeout)",
+                self.endpoint, options.reconnect
+            ),
+            TripError::Socket { error, .. } => {
+                format!("cannot connect to memcached at {}: {error}", self.endpoint)
+            }
+            TripError::Protocol(p) => {
+                format!("{} does not speak memcached's protocol: {p}", self.endpoint)
+            }
+        };
+        TripFailure {
+            error: LockError::new(Code::ConnectFailed, message),
+            outcome: Outcome::NotApplied,
+        }
+    }
+
+    fn failure(&self, error: TripError, options: &Options) -> TripFailure {
+        let endpoint = &self.endpoint;
+        let (code, message, outcome) = match error {
+            TripError::Socket {
+                error: SocketError::TimedOut,
+                ..
+            } => (
+                Code::Timeout,
+                format!(
+                    "no reply from {endpoint} within {} ms (options.timeout)",
+                    options.timeout
+                ),
+                Outcome::Unsettled,
+            ),
+            TripError::Socket { error, sent } => (
+                Code::ConnectFailed,
+                format!("connection to {endpoint} failed: {error}"),
+                if sent {
+                    Outcome::Settled
+                } else {
+                    Outcome::NotApplied
+                },
+            ),
+            TripError::Protocol(ProtocolError::ServerError(msg)) => (
+                Code::ServerError,
+                format!("{endpoint} answered SERVER_ERROR {msg}"),
+                Outcome::NotApplied,
+            ),
+            TripError::Protocol(ProtocolError::ClientError(msg)) => (
+                Code::ClientError,
+                format!("{endpoint} rejected the command: {msg}"),
+                Outcome::NotApplied,
+            ),
+            TripError::Protocol(p) => (
+                Code::Protocol,
+                format!("{endpoint} sent an invalid reply: {p}"),
+                Outcome::Unsettled,
+            ),
+        };
+        TripFailure {
+            error: LockError::new(code, message),
+            outcome,
+        }
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Lamping & Veach: moves only 1/n of the keys when an n-th server is added.
+fn jump_hash(mut key: u64, buckets: usize) -> usize {
+    let (mut b, mut j): (i64, i64) = (-1, 0);
+    while j < buckets as i64 {
+        b = j;
+        key = key.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(1);
+        j = ((b + 1) as f64 * ((1u64 << 31) as f64 / ((key >> 33) + 1) as f64)) as i64;
+    }
+    b.max(0) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jump_hash_is_stable_and_spreads() {
+        assert_eq!(jump_hash(fnv1a(b"k"), 1), 0);
+        let mut counts = [0usize; 4];
+        for i in 0..4000u32 {
+            counts[jump_hash(fnv1a(&i.to_le_bytes()), 4)] += 1;
+        }
+        assert!(counts.iter().all(|&c| c > 800), "{counts:?}");
+        // Adding a server moves keys only onto the new server.
+        for i in 0..1000u32 {
+            let k = fnv1a(&i.to_le_bytes());
+            let (before, after) = (jump_hash(k, 4), jump_hash(k, 5));
+            assert!(after == before || after == 4);
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Lock keys: any byte string, sent base64-encoded with the meta protocol's `b` flag.
+//!
+//! memcached splits a command line on spaces and ends it at `\r\n`, so a raw key containing either
+//! turns the rest of the key into flags or whole new commands (memcached-facts.md: `"lockI T0"` made a
+//! lease permanent, `"x\r\nflush_all"` flushed the cache). Base64 makes every byte string a single
+//! token of `[A-Za-z0-9+/=]`; the server decodes it, so the item is stored under exactly the caller's
+//! key and old clients that send the same key raw contend for the same item.
+//!
+//! memcached's 250-byte limit applies to the *encoded* key: 186 raw bytes fit, 187 do not.
+
+use crate::error::{Code, LockError, Result};
+
+/// memcached's hard limit on a key as sent on the wire.
+pub const MEMCACHED_MAX_KEY: usize = 250;
+
+/// A key checked against the configured size limit, with its wire form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockKey {
+    raw: Vec<u8>,
+    wire: String,
+}
+
+impl LockKey {
+    /// Checks `raw` against `max_wire_len` (`options.max_key_size`, at most 250).
+    pub fn new(raw: &[u8], max_wire_len: usize) -> Result<Self> {
+        if raw.is_empty() {
+            return Err(LockError::new(Code::InvalidKey, "lock key is empty"));
+        }
+        let wire_len = base64_len(raw.len());
+        if wire_len > max_wire_len {
+            return Err(LockError::new(
+                Code::InvalidKey,
+                format!(
+                    "lock key is {} bytes; at most {} fit in max_key_size={max_wire_len} once base64-encoded",
+                    raw.len(),
+                    max_raw_len(max_wire_len)
+                ),
+            ));
+        }
+        Ok(LockKey {
+            raw: raw.to_vec(),
+            wire: base64_encode(raw),
+        })
+    }
+
+    /// The caller's bytes.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// The key as it goes on the wire (base64, to be sent with the `b` flag).
+    pub fn wire(&self) -> &str {
+        &self.wire
+    }
+
+    /// Printable form for messages: the key itself when it is plain text, else its base64.
+    pub fn display(&self) -> String {
+        match std::str::from_utf8(&self.raw) {
+            Ok(s) if s.chars().all(|c| !c.is_control()) => s.to_owned(),
+            _ => format!("base64:{}", self.wire),
+        }
+    }
+}
+
+/// The longest raw key whose base64 form fits in `max_wire_len` bytes.
+pub fn max_raw_len(max_wire_len: usize) -> usize {
+    max_wire_len / 4 * 3
+}
+
+fn base64_len(raw_len: usize) -> usize {
+    raw_len.div_ceil(3) * 4
+}
+
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding, as memcached's `b` flag expects.
+pub fn base64_encode(data: &[u8]) -> String {
+    let mut out = String::with_capacity(base64_len(data.len()));
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        let cases: [(&[u8], &str); 7] = [
+            (b"", ""),
+            (b"f", "Zg=="),
+            (b"fo", "Zm8="),
+            (b"foo", "Zm9v"),
+            (b"foob", "Zm9vYg=="),
+            (b"fooba", "Zm9vYmE="),
+            (b"foobar", "Zm9vYmFy"),
+        ];
+        for (raw, encoded) in cases {
+            assert_eq!(base64_encode(raw), encoded);
+        }
+    }
+
+    #[test]
+    fn hostile_bytes_become_one_token() {
+        let key = LockKey::new(b"lockI T0\r\nflush_all\0 q", 250).expect("valid key");
+        assert!(
+            key.wire()
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+        );
+    }
+
+    #[test]
+    fn limit_applies_to_the_encoded_key() {
+        assert!(LockKey::new(&[b'k'; 186], 250).is_ok());
+        let err = LockKey::new(&[b'k'; 187], 250).expect_err("187 bytes encode to 252");
+        assert_eq!(err.code, Code::InvalidKey);
+        assert!(err.message.contains("at most 186"), "{}", err.message);
+        assert_eq!(
+            LockKey::new(b"", 250).expect_err("empty").code,
+            Code::InvalidKey
+        );
+    }
+}

@@ -1,0 +1,466 @@
+//! The lock: pip-services `MemcachedLock` semantics over [`Servers`], plus leases.
+//!
+//! Invariants every path keeps (README "Guarantees" states them for users):
+//! - an acquire is one `ms ... ME` (add) round trip storing a fresh random owner token, with a
+//!   finite ttl ([`Ttl`]); the holder counts on `ttl - drift` from *before* the request was sent;
+//! - a release is `md <key> C<cas>` sent only on a connection to the same memcached process that
+//!   stored the item (CAS values restart with the server, so a CAS alone proves nothing across a
+//!   restart); without a CAS it compares the owner token first. It can never delete another
+//!   holder's item;
+//! - an acquire whose outcome is unknown is never re-sent blindly: when the connection died, the
+//!   owner token is looked up (adopted if stored, re-sent if not); when the server stalled, the
+//!   token is remembered as an orphan and deleted, owner-checked, before the next operation on
+//!   that server (it expires with its ttl anyway).
+
+use std::collections::HashMap;
+
+use crate::config::{ConnectionSpec, Endpoint, LockConfig};
+use crate::driver::servers::{Answer, Outcome, Servers, TripFailure};
+use crate::driver::{Host, ms_to_ns};
+use crate::error::{Code, LockError, Result};
+use crate::key::LockKey;
+use crate::lease::{Lease, drift_allowance_ms, new_owner_token};
+use crate::protocol::{MetaStatus, Request};
+use crate::ttl::Ttl;
+
+/// Longest blocking-acquire timeout accepted (about 34 years): keeps every deadline finite.
+pub const MAX_TIMEOUT_MS: i64 = 1 << 40;
+/// Orphans remembered at most; older ones expire on the server by their ttl anyway.
+const MAX_ORPHANS: usize = 64;
+
+/// An acquire that may have been stored after we stopped waiting for its reply.
+struct Orphan {
+    key: LockKey,
+    token: String,
+    server: usize,
+    expires_ns: u64,
+}
+
+pub struct MemcachedLock<H: Host> {
+    host: H,
+    config: LockConfig,
+    discovery_referenced: bool,
+    servers: Option<Servers<H::Stream>>,
+    /// Leases taken through the seed API (`try_acquire_lock`, `acquire_lock`), by key.
+    held: HashMap<Vec<u8>, Lease>,
+    orphans: Vec<Orphan>,
+    next_opaque: u32,
+}
+
+impl<H: Host> MemcachedLock<H> {
+    pub fn new(host: H) -> Self {
+        MemcachedLock {
+            host,
+            config: LockConfig::default(),
+            discovery_referenced: false,
+            servers: None,
+            held: HashMap::new(),
+            orphans: Vec::new(),
+            next_opaque: 0,
+        }
+    }
+
+    pub fn host(&self) -> &H {
+        &self.host
+    }
+
+    /// Applies ConfigParams; takes effect at the next `open`.
+    pub fn configure<K: AsRef<str>, V: AsRef<str>>(&mut self, pairs: &[(K, V)]) -> Result<()> {
+        self.config = LockConfig::from_pairs(pairs)?;
+        Ok(())
+    }
+
+    /// Records whether a discovery service is among the references
+    /// (`pip-services:discovery:<kind>:<name>:<version>`).
+    pub fn set_references<S: AsRef<str>>(&mut self, descriptors: &[S]) -> Result<()> {
+        self.discovery_referenced = descriptors.iter().any(|d| {
+            let parts: Vec<&str> = d.as_ref().split(':').collect();
+            parts.len() == 5 && (parts[1] == "discovery" || parts[1] == "*")
+        });
+        Ok(())
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.servers.is_some()
+    }
+
+    /// Resolves the connections (through discovery where configured). Opening an open lock is a
+    /// no-op. Connections themselves open lazily, on first use.
+    pub fn open(&mut self, correlation_id: Option<&str>) -> Result<()> {
+        if self.servers.is_some() {
+            return Ok(());
+        }
+        let endpoints = self
+            .resolve(correlation_id)
+            .map_err(|e| e.with_correlation(correlation_id))?;
+        self.servers = Some(Servers::new(endpoints, self.config.options.clone()));
+        Ok(())
+    }
+
+    /// Deletes any orphaned acquire it still can, then closes every connection.
+    pub fn close(&mut self, _correlation_id: Option<&str>) -> Result<()> {
+        let indexes: Vec<usize> = self.orphans.iter().map(|o| o.server).collect();
+        for index in indexes {
+            self.clean_orphans(index);
+        }
+        if let Some(mut servers) = self.servers.take() {
+            servers.close_all();
+        }
+        Ok(())
+    }
+
+    /// One attempt: `Some(lease)` if this call stored the lock, `None` if another owner holds it.
+    pub fn try_acquire(
+        &mut self,
+        correlation_id: Option<&str>,
+        key: &[u8],
+        ttl_ms: i64,
+    ) -> Result<Option<Lease>> {
+        self.try_acquire_inner(key, ttl_ms)
+            .map_err(|e| e.with_correlation(correlation_id))
+    }
+
+    /// Attempts until `timeout_ms` has passed, `retry_timeout` (jittered) apart.
+    pub fn acquire(
+        &mut self,
+        correlation_id: Option<&str>,
+        key: &[u8],
+        ttl_ms: i64,
+        timeout_ms: i64,
+    ) -> Result<Lease> {
+        self.acquire_inner(key, ttl_ms, timeout_ms)
+            .map_err(|e| e.with_correlation(correlation_id))
+    }
+
+    /// Deletes `lease`'s item if, and only if, it is still that lease's. `true` if this call deleted it.
+    pub fn release(&mut self, correlation_id: Option<&str>, lease: &Lease) -> Result<bool> {
+        self.release_inner(lease)
+            .map_err(|e| e.with_correlation(correlation_id))
+    }
+
+    /// Seed API: `tryAcquireLock`.
+    pub fn try_acquire_lock(
+        &mut self,
+        correlation_id: Option<&str>,
+        key: &[u8],
+        ttl_ms: i64,
+    ) -> Result<bool> {
+        let lease = self.try_acquire(correlation_id, key, ttl_ms)?;
+        Ok(lease
+            .map(|lease| self.held.insert(key.to_vec(), lease))
+            .is_some())
+    }
+
+    /// Seed API: `acquireLock`.
+    pub fn acquire_lock(
+        &mut self,
+        correlation_id: Option<&str>,
+        key: &[u8],
+        ttl_ms: i64,
+        timeout_ms: i64,
+    ) -> Result<()> {
+        let lease = self.acquire(correlation_id, key, ttl_ms, timeout_ms)?;
+        self.held.insert(key.to_vec(), lease);
+        Ok(())
+    }
+
+    /// Seed API: `releaseLock`. Releases this instance's lease on `key`; a no-op without one.
+    pub fn release_lock(&mut self, correlation_id: Option<&str>, key: &[u8]) -> Result<()> {
+        self.servers_or_not_opened()
+            .map_err(|e| e.with_correlation(correlation_id))?;
+        if let Some(lease) = self.held.get(key).cloned() {
+            self.release(correlation_id, &lease)?;
+            self.held.remove(key);
+        }
+        Ok(())
+    }
+
+    fn resolve(&self, correlation_id: Option<&str>) -> Result<Vec<Endpoint>> {
+        let mut endpoints = Vec::new();
+        for spec in &self.config.connections {
+            match spec {
+                ConnectionSpec::Endpoint(e) => endpoints.push(e.clone()),
+                ConnectionSpec::Discovery(key) => {
+                    if !self.discovery_referenced {
+                        return Err(LockError::new(
+                            Code::CannotResolve,
+                            format!(
+                                "connection.discovery_key {key:?} is set but no discovery service is referenced"
+                            ),
+                        ));
+                    }
+                    let resolved = self.host.resolve_all(correlation_id, key).map_err(|msg| {
+                        LockError::new(
+                            Code::CannotResolve,
+                            format!("discovery of {key:?} failed: {msg}"),
+                        )
+                    })?;
+                    for params in resolved {
+                        let params = params
+                            .iter()
+                            .map(|(k, v)| (k.as_str(), v.as_str()))
+                            .collect();
+                        let prefix = format!("discovery {key:?}");
+                        match crate::config::connection_spec(&prefix, &params)? {
+                            ConnectionSpec::Endpoint(e) => endpoints.push(e),
+                            ConnectionSpec::Discovery(_) => {
+                                return Err(LockError::config(
+                                    &prefix,
+                                    "discovery resolved to another discovery key",
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if endpoints.is_empty() {
+            return Err(LockError::new(
+                Code::NoConnection,
+                "Connection is not configured",
+            ));
+        }
+        Ok(endpoints)
+    }
+
+    fn servers_or_not_opened(&mut self) -> Result<&mut Servers<H::Stream>> {
+        self.servers
+            .as_mut()
+            .ok_or_else(|| LockError::new(Code::NotOpened, "Connection is not opened"))
+    }
+
+    fn trip(
+        &mut self,
+        index: usize,
+        request: &Request<'_>,
+        idempotent: bool,
+        only_on: Option<&str>,
+    ) -> std::result::Result<Option<Answer>, TripFailure> {
+        let servers = self.servers.as_mut().ok_or_else(|| TripFailure {
+            error: LockError::new(Code::NotOpened, "Connection is not opened"),
+            outcome: Outcome::NotApplied,
+        })?;
+        servers.round_trip(&self.host, index, request, idempotent, only_on)
+    }
+
+    fn opaque(&mut self) -> u32 {
+        self.next_opaque = self.next_opaque.wrapping_add(1);
+        self.next_opaque
+    }
+
+    fn try_acquire_inner(&mut self, raw_key: &[u8], ttl_ms: i64) -> Result<Option<Lease>> {
+        let options = self.config.options.clone();
+        let index = self.servers_or_not_opened()?.index_for(raw_key);
+        let key = LockKey::new(raw_key, options.max_key_size)?;
+        let ttl = Ttl::new(ttl_ms, options.max_expiration)?;
+        self.clean_orphans(index);
+        let token = new_owner_token(|| self.host.random_u64());
+        let mut resent = false;
+        loop {
+            let sent_at = self.host.now_ns();
+            let opaque = self.opaque();
+            let request = Request::Add {
+                key: &key,
+                value: token.as_bytes(),
+                ttl_secs: ttl.wire_secs(),
+                opaque,
+            };
+            let lease = |cas: u64, epoch: String| Lease {
+                key: raw_key.to_vec(),
+                owner_token: token.clone(),
+                cas,
+                server_epoch: epoch,
+                ttl_ms: ttl.ms(),
+                valid_until_ns: sent_at.saturating_add(ms_to_ns(
+                    ttl.ms() - drift_allowance_ms(ttl.ms()).min(ttl.ms()),
+                )),
+            };
+            let result = self.trip(index, &request, false, None);
+            let failure = match result {
+                Ok(Some(answer)) => match (answer.reply.status, answer.reply.cas) {
+                    (MetaStatus::Stored, Some(cas)) => {
+                        return Ok(Some(lease(cas, answer.server.epoch())));
+                    }
+                    (MetaStatus::NotStored, _) => return Ok(None),
+                    (status, _) => TripFailure {
+                        error: LockError::new(
+                            Code::Protocol,
+                            format!("unexpected reply {status:?} without CAS to an add"),
+                        ),
+                        outcome: Outcome::Settled,
+                    },
+                },
+                Ok(None) => return unreachable_declined(),
+                Err(failure) => failure,
+            };
+            match failure.outcome {
+                Outcome::NotApplied => return Err(failure.error),
+                Outcome::Unsettled => {
+                    self.remember_orphan(key, token, index, sent_at, ttl);
+                    return Err(failure.error);
+                }
+                Outcome::Settled => match self.lookup_token(index, &key, &token) {
+                    Ok(Some((cas, epoch))) => return Ok(Some(lease(cas, epoch))),
+                    Ok(None) if !resent => resent = true,
+                    Ok(None) => return Err(failure.error),
+                    Err(_) => {
+                        self.remember_orphan(key, token, index, sent_at, ttl);
+                        return Err(failure.error);
+                    }
+                },
+            }
+        }
+    }
+
+    fn acquire_inner(&mut self, key: &[u8], ttl_ms: i64, timeout_ms: i64) -> Result<Lease> {
+        if !(0..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
+            return Err(LockError::new(
+                Code::InvalidTtl,
+                format!("timeout must be 0..={MAX_TIMEOUT_MS} ms, got {timeout_ms}"),
+            ));
+        }
+        let deadline = self
+            .host
+            .now_ns()
+            .saturating_add(ms_to_ns(timeout_ms as u64));
+        let base_ns = ms_to_ns(self.config.options.retry_timeout);
+        loop {
+            if let Some(lease) = self.try_acquire_inner(key, ttl_ms)? {
+                return Ok(lease);
+            }
+            let now = self.host.now_ns();
+            if now >= deadline {
+                return Err(LockError::new(
+                    Code::LockTimeout,
+                    format!(
+                        "Acquiring lock {} failed on timeout",
+                        String::from_utf8_lossy(key)
+                    ),
+                ));
+            }
+            // Uniform in [base/2, 3·base/2): waiters spread out instead of retrying in lockstep.
+            let jittered = base_ns / 2 + self.host.random_u64() % base_ns.max(1);
+            self.host.sleep_ns(jittered.min(deadline - now));
+        }
+    }
+
+    fn release_inner(&mut self, lease: &Lease) -> Result<bool> {
+        let options = self.config.options.clone();
+        let index = self.servers_or_not_opened()?.index_for(&lease.key);
+        let key = LockKey::new(&lease.key, options.max_key_size)
+            .map_err(|e| LockError::new(Code::InvalidLease, e.message))?;
+        if lease.cas == 0 || lease.server_epoch.is_empty() {
+            return self.delete_if_token(index, &key, &lease.owner_token);
+        }
+        self.delete_if_cas(index, &key, lease.cas, &lease.server_epoch)
+    }
+
+    /// `md <key> C<cas>` on a connection to process `epoch`; `false` if that process is gone
+    /// (its items went with it) or the item is not ours any more.
+    fn delete_if_cas(
+        &mut self,
+        index: usize,
+        key: &LockKey,
+        cas: u64,
+        epoch: &str,
+    ) -> Result<bool> {
+        let opaque = self.opaque();
+        let request = Request::DeleteIfCas { key, cas, opaque };
+        let answer = self
+            .trip(index, &request, true, Some(epoch))
+            .map_err(|f| f.error)?;
+        match answer.map(|a| a.reply.status) {
+            None => Ok(false),
+            Some(MetaStatus::Stored) => Ok(true),
+            Some(MetaStatus::Exists | MetaStatus::NotFound) => Ok(false),
+            Some(other) => Err(LockError::new(
+                Code::Protocol,
+                format!("unexpected reply {other:?} to a delete"),
+            )),
+        }
+    }
+
+    /// Reads the key; deletes it only if it holds `token`.
+    fn delete_if_token(&mut self, index: usize, key: &LockKey, token: &str) -> Result<bool> {
+        match self.lookup_token(index, key, token)? {
+            Some((cas, epoch)) => self.delete_if_cas(index, key, cas, &epoch),
+            None => Ok(false),
+        }
+    }
+
+    /// `Some((cas, epoch))` if `key` currently holds `token`.
+    fn lookup_token(
+        &mut self,
+        index: usize,
+        key: &LockKey,
+        token: &str,
+    ) -> Result<Option<(u64, String)>> {
+        let opaque = self.opaque();
+        let request = Request::Get { key, opaque };
+        let Some(answer) = self
+            .trip(index, &request, true, None)
+            .map_err(|f| f.error)?
+        else {
+            return unreachable_declined();
+        };
+        match (answer.reply.status, answer.reply.value, answer.reply.cas) {
+            (MetaStatus::Miss, _, _) => Ok(None),
+            (MetaStatus::Value, Some(value), Some(cas)) => {
+                Ok((value == token.as_bytes()).then(|| (cas, answer.server.epoch())))
+            }
+            (status, _, _) => Err(LockError::new(
+                Code::Protocol,
+                format!("unexpected reply {status:?} to a get"),
+            )),
+        }
+    }
+
+    fn remember_orphan(
+        &mut self,
+        key: LockKey,
+        token: String,
+        server: usize,
+        sent_at: u64,
+        ttl: Ttl,
+    ) {
+        if self.orphans.len() >= MAX_ORPHANS {
+            self.orphans.remove(0);
+        }
+        let expires_ns = sent_at.saturating_add(ms_to_ns(u64::from(ttl.wire_secs()) * 1000));
+        self.orphans.push(Orphan {
+            key,
+            token,
+            server,
+            expires_ns,
+        });
+    }
+
+    /// Deletes, owner-checked, the orphans on server `index` that have not expired yet.
+    fn clean_orphans(&mut self, index: usize) {
+        if self.orphans.is_empty() {
+            return;
+        }
+        let now = self.host.now_ns();
+        let pending = std::mem::take(&mut self.orphans);
+        for orphan in pending {
+            if orphan.expires_ns <= now {
+                continue;
+            }
+            if orphan.server != index
+                || self
+                    .delete_if_token(index, &orphan.key, &orphan.token)
+                    .is_err()
+            {
+                self.orphans.push(orphan);
+            }
+        }
+    }
+}
+
+/// Requests sent without `only_on` are never declined.
+fn unreachable_declined<T>() -> Result<T> {
+    Err(LockError::new(
+        Code::Protocol,
+        "internal: request declined without an epoch guard",
+    ))
+}

@@ -1,0 +1,9 @@
+//! The component's imports, implemented on [`crate::state::HostState`].
+
+mod clock;
+mod discovery;
+mod socket;
+
+pub use clock::process_origin;
+
+impl crate::bindings::memlock::lock::types::Host for crate::state::HostState {}

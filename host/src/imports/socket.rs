@@ -1,0 +1,93 @@
+//! `memlock:lock/socket`: byte streams from the host's [`crate::net::Network`], each call bounded
+//! by the timeout the component passes. A stream that timed out mid-read may have consumed bytes;
+//! the component drops such a connection, and so may we.
+
+use std::io;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wasmtime::component::Resource;
+
+use crate::bindings::memlock::lock::socket::{Host, HostConnection, SocketError};
+use crate::net::Stream;
+use crate::state::HostState;
+
+/// Largest single read handed to the component.
+const MAX_READ: usize = 64 * 1024;
+
+fn timeout(ms: u32) -> Duration {
+    Duration::from_millis(u64::from(ms))
+}
+
+fn socket_error(e: &io::Error) -> SocketError {
+    use io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused | ConnectionReset | ConnectionAborted | NotFound | AddrNotAvailable
+        | HostUnreachable | NetworkUnreachable => SocketError::Refused,
+        BrokenPipe | UnexpectedEof | NotConnected => SocketError::Closed,
+        TimedOut => SocketError::TimedOut,
+        _ => SocketError::Other,
+    }
+}
+
+impl Host for HostState {}
+
+impl HostConnection for HostState {
+    async fn connect(
+        &mut self,
+        host: String,
+        port: u16,
+        timeout_ms: u32,
+    ) -> wasmtime::Result<Result<Resource<Stream>, SocketError>> {
+        let connected =
+            tokio::time::timeout(timeout(timeout_ms), self.network.connect(&host, port)).await;
+        Ok(match connected {
+            Err(_) => Err(SocketError::TimedOut),
+            Ok(Err(e)) => {
+                tracing::debug!(%host, port, error = %e, "connect failed");
+                Err(socket_error(&e))
+            }
+            Ok(Ok(stream)) => Ok(self.table.push(Stream(stream))?),
+        })
+    }
+
+    async fn send(
+        &mut self,
+        stream: Resource<Stream>,
+        data: Vec<u8>,
+        timeout_ms: u32,
+    ) -> wasmtime::Result<Result<(), SocketError>> {
+        let stream = self.table.get_mut(&stream)?;
+        let written = tokio::time::timeout(timeout(timeout_ms), stream.0.write_all(&data)).await;
+        Ok(match written {
+            Err(_) => Err(SocketError::TimedOut),
+            Ok(Err(e)) => Err(socket_error(&e)),
+            Ok(Ok(())) => Ok(()),
+        })
+    }
+
+    async fn receive(
+        &mut self,
+        stream: Resource<Stream>,
+        max_bytes: u32,
+        timeout_ms: u32,
+    ) -> wasmtime::Result<Result<Vec<u8>, SocketError>> {
+        let stream = self.table.get_mut(&stream)?;
+        let mut buf = vec![0u8; (max_bytes as usize).clamp(1, MAX_READ)];
+        let read = tokio::time::timeout(timeout(timeout_ms), stream.0.read(&mut buf)).await;
+        Ok(match read {
+            Err(_) => Err(SocketError::TimedOut),
+            Ok(Err(e)) => Err(socket_error(&e)),
+            Ok(Ok(0)) => Err(SocketError::Closed),
+            Ok(Ok(n)) => {
+                buf.truncate(n);
+                Ok(buf)
+            }
+        })
+    }
+
+    async fn drop(&mut self, stream: Resource<Stream>) -> wasmtime::Result<()> {
+        self.table.delete(stream)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,153 @@
+//! A held lock as the host sees it, and its portable handle.
+//!
+//! The handle (`ml1.<key hex>.<owner token>.<cas>.<server epoch>`) carries what another process
+//! needs to release the lease: that is how `memlock acquire` in one shell hands a lock to
+//! `memlock release` in another. It holds no secret beyond the owner token, which is what lets its
+//! bearer release the lock: treat it like the lock itself.
+
+use std::fmt;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::bindings;
+
+/// A lease returned by an acquire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub key: Vec<u8>,
+    pub owner_token: String,
+    pub cas: u64,
+    pub server_epoch: String,
+    pub ttl: Duration,
+    /// When this holder must assume the lock lost (`None` for a lease parsed from a handle).
+    pub valid_until: Option<Instant>,
+}
+
+const HANDLE_PREFIX: &str = "ml1";
+
+/// A handle that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid lease handle: {0}")]
+pub struct HandleError(&'static str);
+
+impl Lease {
+    pub(crate) fn from_wit(lease: bindings::Lease, origin: Instant) -> Self {
+        Lease {
+            key: lease.key,
+            owner_token: lease.owner_token,
+            cas: lease.cas,
+            server_epoch: lease.server_epoch,
+            ttl: Duration::from_millis(lease.ttl_ms),
+            valid_until: Some(origin + Duration::from_nanos(lease.valid_until_ns)),
+        }
+    }
+
+    pub(crate) fn to_wit(&self, origin: Instant) -> bindings::Lease {
+        bindings::Lease {
+            key: self.key.clone(),
+            owner_token: self.owner_token.clone(),
+            cas: self.cas,
+            server_epoch: self.server_epoch.clone(),
+            ttl_ms: u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX),
+            valid_until_ns: self
+                .valid_until
+                .map(|t| {
+                    u64::try_from(t.saturating_duration_since(origin).as_nanos())
+                        .unwrap_or(u64::MAX)
+                })
+                .unwrap_or(0),
+        }
+    }
+
+    /// Time left before the holder must assume the lock lost; zero once expired.
+    pub fn remaining(&self) -> Duration {
+        self.valid_until
+            .map(|t| t.saturating_duration_since(Instant::now()))
+            .unwrap_or_default()
+    }
+
+    /// The key as text where it is printable UTF-8.
+    pub fn key_text(&self) -> String {
+        String::from_utf8_lossy(&self.key).into_owned()
+    }
+
+    /// The portable handle: `ml1.<key hex>.<owner token>.<cas>.<server epoch>`.
+    pub fn handle(&self) -> String {
+        let key: String = self.key.iter().map(|b| format!("{b:02x}")).collect();
+        format!(
+            "{HANDLE_PREFIX}.{key}.{}.{}.{}",
+            self.owner_token, self.cas, self.server_epoch
+        )
+    }
+
+    /// Parses a handle made by [`Lease::handle`].
+    pub fn from_handle(handle: &str) -> Result<Lease, HandleError> {
+        let parts: Vec<&str> = handle.trim().split('.').collect();
+        let [prefix, key, token, cas, epoch] = parts[..] else {
+            return Err(HandleError("expected ml1.<key>.<token>.<cas>.<epoch>"));
+        };
+        if prefix != HANDLE_PREFIX {
+            return Err(HandleError("it does not start with ml1."));
+        }
+        if key.is_empty() || key.len() % 2 != 0 {
+            return Err(HandleError("the key is not hex"));
+        }
+        let key = (0..key.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&key[i..i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| HandleError("the key is not hex"))?;
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(HandleError("the owner token is not hex"));
+        }
+        let cas = cas
+            .parse()
+            .map_err(|_| HandleError("the cas is not a number"))?;
+        if !epoch.bytes().all(|b| b.is_ascii_digit() || b == b':') {
+            return Err(HandleError("the server epoch is not pid:start"));
+        }
+        Ok(Lease {
+            key,
+            owner_token: token.to_owned(),
+            cas,
+            server_epoch: epoch.to_owned(),
+            ttl: Duration::ZERO,
+            valid_until: None,
+        })
+    }
+}
+
+impl fmt::Display for Lease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.handle())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handle_round_trips() {
+        let lease = Lease {
+            key: b"job \r\n/1".to_vec(),
+            owner_token: "0123456789abcdef0123456789abcdef".into(),
+            cas: 42,
+            server_epoch: "1234:1700000000".into(),
+            ttl: Duration::ZERO,
+            valid_until: None,
+        };
+        assert_eq!(Lease::from_handle(&lease.handle()), Ok(lease));
+        for bad in [
+            "",
+            "ml1.",
+            "ml2.61.ab.1.1:2",
+            "ml1.6.ab.1.1:2",
+            "ml1.61.zz.1.1:2",
+            "ml1.61.ab.x.1:2",
+        ] {
+            assert!(Lease::from_handle(bad).is_err(), "{bad}");
+        }
+    }
+}

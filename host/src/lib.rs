@@ -1,0 +1,26 @@
+//! memlock's host: runs the memlock WebAssembly component in wasmtime, with real TCP (tokio),
+//! and offers it as a typed async Rust API ([`Lock`]) and the `memlock` CLI.
+//!
+//! - [`runtime`]: the engine and the compiled component (once per process, cached on disk);
+//! - [`lock`]: one component instance behind an async API;
+//! - `imports`: the component's imports (socket, clock, discovery) on the store's [`state`];
+//! - [`net`] and [`discovery`]: what those imports are backed by, swappable (the simulation
+//!   plugs in turmoil's network);
+//! - [`lease`]: leases and their portable handles.
+
+mod bindings;
+mod cache;
+pub mod discovery;
+pub mod error;
+mod imports;
+pub mod lease;
+pub mod lock;
+pub mod net;
+pub mod runtime;
+mod state;
+
+pub use discovery::{Discovery, MemoryDiscovery};
+pub use error::{Error, ErrorCategory, LockError};
+pub use lease::Lease;
+pub use lock::{Environment, Lock};
+pub use runtime::{COMPONENT_WASM, Runtime};

@@ -1,0 +1,214 @@
+//! The typed async API: one [`Lock`] is one instance of the component with its own connections.
+//!
+//! Calls into an instance are serialised (a component instance runs one call at a time); for
+//! concurrency, create several `Lock`s from one [`Runtime`] — they share the compiled code. If a
+//! call's future is dropped mid-way (a caller's own timeout), the instance may be left inside the
+//! call, so it is marked poisoned and every later call fails with a runtime error.
+
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use wasmtime::Store;
+use wasmtime::component::{ResourceAny, ResourceTable};
+use wasmtime_wasi::WasiCtx;
+
+use crate::bindings::Memlock;
+use crate::discovery::{Discovery, MemoryDiscovery};
+use crate::error::Error;
+use crate::lease::Lease;
+use crate::net::{Network, TokioNetwork};
+use crate::runtime::Runtime;
+use crate::state::HostState;
+
+/// What a lock instance's imports are backed by.
+#[derive(Clone)]
+pub struct Environment {
+    pub network: Arc<dyn Network>,
+    pub discovery: Arc<dyn Discovery>,
+    /// Origin of the monotonic clock the component sees; leases' deadlines are relative to it.
+    pub clock_origin: Instant,
+}
+
+impl Default for Environment {
+    fn default() -> Self {
+        Environment {
+            network: Arc::new(TokioNetwork),
+            discovery: Arc::new(MemoryDiscovery::new()),
+            clock_origin: crate::imports::process_origin(),
+        }
+    }
+}
+
+struct Instance {
+    store: Store<HostState>,
+    bindings: Memlock,
+    handle: ResourceAny,
+    poisoned: bool,
+}
+
+/// pip-services `MemcachedLock`, running in the memlock component.
+pub struct Lock {
+    instance: Mutex<Instance>,
+    origin: Instant,
+}
+
+/// Runs one call on the instance with poisoning around it.
+macro_rules! call {
+    ($self:ident, $method:ident ( $($arg:expr),* )) => {{
+        let mut guard = $self.instance.lock().await;
+        let instance = &mut *guard;
+        if instance.poisoned {
+            return Err(Error::runtime(wasmtime::Error::msg(
+                "this lock instance was interrupted inside a call; create a new Lock",
+            )));
+        }
+        instance.poisoned = true;
+        let result = instance
+            .bindings
+            .memlock_lock_lock()
+            .memcached_lock()
+            .$method(&mut instance.store, instance.handle $(, $arg)*)
+            .await;
+        instance.poisoned = result.is_err();
+        result.map_err(Error::runtime)?
+    }};
+}
+
+impl Lock {
+    /// A new, unconfigured instance with real TCP.
+    pub async fn new(runtime: &Runtime) -> Result<Lock, Error> {
+        Lock::with_environment(runtime, Environment::default()).await
+    }
+
+    /// A new instance whose imports use `env`.
+    pub async fn with_environment(runtime: &Runtime, env: Environment) -> Result<Lock, Error> {
+        let state = HostState {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            network: env.network,
+            discovery: env.discovery,
+            clock_origin: env.clock_origin,
+        };
+        let mut store = Store::new(&runtime.engine, state);
+        let bindings = runtime
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(Error::runtime)?;
+        let handle = bindings
+            .memlock_lock_lock()
+            .memcached_lock()
+            .call_constructor(&mut store)
+            .await
+            .map_err(Error::runtime)?;
+        Ok(Lock {
+            instance: Mutex::new(Instance {
+                store,
+                bindings,
+                handle,
+                poisoned: false,
+            }),
+            origin: env.clock_origin,
+        })
+    }
+
+    /// pip-services `configure`: ConfigParams pairs (`connection.uri`, `options.timeout`, ...).
+    pub async fn configure<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        config: &[(K, V)],
+    ) -> Result<(), Error> {
+        let pairs: Vec<(String, String)> = config
+            .iter()
+            .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
+            .collect();
+        Ok(call!(self, call_configure(&pairs))?)
+    }
+
+    /// pip-services `setReferences`, as locator descriptors.
+    pub async fn set_references(&self, descriptors: &[String]) -> Result<(), Error> {
+        Ok(call!(self, call_set_references(descriptors))?)
+    }
+
+    pub async fn open(&self, correlation_id: Option<&str>) -> Result<(), Error> {
+        Ok(call!(self, call_open(correlation_id))?)
+    }
+
+    pub async fn is_open(&self) -> Result<bool, Error> {
+        Ok(call!(self, call_is_open()))
+    }
+
+    pub async fn close(&self, correlation_id: Option<&str>) -> Result<(), Error> {
+        Ok(call!(self, call_close(correlation_id))?)
+    }
+
+    /// One attempt; `true` when this instance now holds `key` for `ttl_ms`.
+    pub async fn try_acquire_lock(
+        &self,
+        correlation_id: Option<&str>,
+        key: &[u8],
+        ttl_ms: i64,
+    ) -> Result<bool, Error> {
+        Ok(call!(
+            self,
+            call_try_acquire_lock(correlation_id, key, ttl_ms)
+        )?)
+    }
+
+    /// Waits up to `timeout_ms`; then fails with `LOCK_TIMEOUT`.
+    pub async fn acquire_lock(
+        &self,
+        correlation_id: Option<&str>,
+        key: &[u8],
+        ttl_ms: i64,
+        timeout_ms: i64,
+    ) -> Result<(), Error> {
+        Ok(call!(
+            self,
+            call_acquire_lock(correlation_id, key, ttl_ms, timeout_ms)
+        )?)
+    }
+
+    /// Releases this instance's lease on `key`; a no-op if it holds none.
+    pub async fn release_lock(
+        &self,
+        correlation_id: Option<&str>,
+        key: &[u8],
+    ) -> Result<(), Error> {
+        Ok(call!(self, call_release_lock(correlation_id, key))?)
+    }
+
+    /// One attempt, returning the lease; `None` when the key is held by someone else.
+    pub async fn try_acquire(
+        &self,
+        correlation_id: Option<&str>,
+        key: &[u8],
+        ttl_ms: i64,
+    ) -> Result<Option<Lease>, Error> {
+        let lease = call!(self, call_try_acquire(correlation_id, key, ttl_ms))?;
+        Ok(lease.map(|l| Lease::from_wit(l, self.origin)))
+    }
+
+    /// Waits up to `timeout_ms` for the lock, returning the lease.
+    pub async fn acquire(
+        &self,
+        correlation_id: Option<&str>,
+        key: &[u8],
+        ttl_ms: i64,
+        timeout_ms: i64,
+    ) -> Result<Lease, Error> {
+        let lease = call!(self, call_acquire(correlation_id, key, ttl_ms, timeout_ms))?;
+        Ok(Lease::from_wit(lease, self.origin))
+    }
+
+    /// Releases `lease` (from this or another process). `true` if this call deleted it; `false`
+    /// if it had expired, was released already, or the key now belongs to someone else.
+    pub async fn release(
+        &self,
+        correlation_id: Option<&str>,
+        lease: &Lease,
+    ) -> Result<bool, Error> {
+        let wit = lease.to_wit(self.origin);
+        Ok(call!(self, call_release(correlation_id, &wit))?)
+    }
+}

@@ -1,0 +1,52 @@
+//! The compiled component, shared by every lock instance of a process.
+//!
+//! Compiling the component with cranelift takes a noticeable fraction of a second, so a process
+//! compiles it once ([`Runtime::shared`]) and keeps the machine code in a cache directory
+//! ([`crate::cache`]); a later `memlock` process maps the cached code and starts in milliseconds.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine};
+
+use crate::bindings::{Memlock, MemlockPre};
+use crate::cache;
+use crate::error::Error;
+use crate::state::HostState;
+
+/// The component as built by `host/build.rs`, embedded in every binary that links this crate.
+pub const COMPONENT_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/memlock.wasm"));
+
+/// An engine with the component compiled and linked, ready to instantiate.
+pub struct Runtime {
+    pub(crate) engine: Engine,
+    pub(crate) pre: MemlockPre<HostState>,
+}
+
+impl Runtime {
+    /// The process-wide runtime, using the default cache directory.
+    pub fn shared() -> Result<&'static Runtime, Error> {
+        static SHARED: OnceLock<Runtime> = OnceLock::new();
+        if let Some(runtime) = SHARED.get() {
+            return Ok(runtime);
+        }
+        let runtime = Runtime::new(cache::default_dir())?;
+        Ok(SHARED.get_or_init(|| runtime))
+    }
+
+    /// Compiles the component, or loads it from `cache_dir` when compiled there before.
+    pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, Error> {
+        let mut config = Config::new();
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&config).map_err(Error::runtime)?;
+        let component = cache::load_or_compile(&engine, COMPONENT_WASM, cache_dir.as_deref())?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(Error::runtime)?;
+        Memlock::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(Error::runtime)?;
+        let pre = linker.instantiate_pre(&component).map_err(Error::runtime)?;
+        let pre = MemlockPre::new(pre).map_err(Error::runtime)?;
+        Ok(Runtime { engine, pre })
+    }
+}

@@ -1,0 +1,27 @@
+//! What one component instance's store holds: WASI (for std's own imports: random, clocks,
+//! stdio), the resource table of open sockets, and the host's network and discovery.
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::discovery::Discovery;
+use crate::net::Network;
+
+pub struct HostState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) network: Arc<dyn Network>,
+    pub(crate) discovery: Arc<dyn Discovery>,
+    pub(crate) clock_origin: tokio::time::Instant,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}

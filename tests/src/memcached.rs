@@ -1,0 +1,172 @@
+//! A real memcached process owned by a test: started on a free loopback port, stopped on drop.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Memcached {
+    child: Option<Child>,
+    port: u16,
+    args: Vec<String>,
+}
+
+const STARTUP_LIMIT: Duration = Duration::from_secs(10);
+
+fn binary() -> String {
+    for candidate in [
+        "memcached",
+        "/usr/bin/memcached",
+        "/usr/local/bin/memcached",
+    ] {
+        if Command::new(candidate)
+            .arg("-V")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+        {
+            return candidate.to_string();
+        }
+    }
+    panic!("memcached is not installed: run `just setup` (or `apt-get install memcached`)");
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local addr").port()
+}
+
+impl Memcached {
+    /// memcached with 64 MiB, on a free port.
+    pub fn start() -> Memcached {
+        Memcached::start_with(&[])
+    }
+
+    /// memcached with extra arguments (`-m 2`, `-M`, ...).
+    pub fn start_with(args: &[&str]) -> Memcached {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        for _ in 0..20 {
+            let mut server = Memcached {
+                child: None,
+                port: free_port(),
+                args: args.clone(),
+            };
+            if server.spawn() {
+                return server;
+            }
+        }
+        panic!("could not start memcached on a free port after 20 attempts");
+    }
+
+    /// Starts the process on `self.port`; `false` if it exited (port taken).
+    fn spawn(&mut self) -> bool {
+        let child = Command::new(binary())
+            .args([
+                "-l",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "0",
+                "-t",
+                "1",
+            ])
+            .args(&self.args)
+            .args(if running_as_root() {
+                &["-u", "root"][..]
+            } else {
+                &[][..]
+            })
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn memcached");
+        self.child = Some(child);
+        let deadline = Instant::now() + STARTUP_LIMIT;
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(_)) = child.try_wait() {
+                    self.child = None;
+                    return false;
+                }
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return true;
+            }
+            std::thread::yield_now();
+        }
+        panic!(
+            "memcached on port {} did not accept connections within {STARTUP_LIMIT:?}",
+            self.port
+        );
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn uri(&self) -> String {
+        format!("memcached://127.0.0.1:{}", self.port)
+    }
+
+    /// ConfigParams pointing at this server.
+    pub fn config(&self) -> Vec<(String, String)> {
+        vec![("connection.uri".to_string(), self.uri())]
+    }
+
+    fn pid(&self) -> i32 {
+        self.child
+            .as_ref()
+            .map(|c| c.id() as i32)
+            .expect("memcached is running")
+    }
+
+    /// Kills the process (all items and CAS counters are lost).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops and starts memcached on the same port: a server restart.
+    pub fn restart(&mut self) {
+        self.stop();
+        let deadline = Instant::now() + STARTUP_LIMIT;
+        while !self.spawn() {
+            assert!(
+                Instant::now() < deadline,
+                "memcached did not restart on port {}",
+                self.port
+            );
+        }
+    }
+
+    /// SIGSTOP: the server accepts bytes into its socket buffers but answers nothing.
+    pub fn pause(&self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.pid(), libc::SIGSTOP) };
+    }
+
+    /// SIGCONT: the server resumes and processes what it buffered.
+    pub fn resume(&self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.pid(), libc::SIGCONT) };
+    }
+}
+
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+impl Drop for Memcached {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_ref() {
+            // A paused process must be resumed to die promptly on SIGKILL's reaping.
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(child.id() as i32, libc::SIGCONT) };
+        }
+        self.stop();
+    }
+}

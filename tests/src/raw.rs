@@ -1,0 +1,99 @@
+//! A raw memcached client for assertions: what does the server hold, byte for byte?
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+pub struct Raw {
+    reader: BufReader<TcpStream>,
+}
+
+/// An item as the server has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub value: Vec<u8>,
+    pub cas: u64,
+    /// Remaining ttl in seconds; -1 means it never expires.
+    pub ttl: i64,
+}
+
+impl Raw {
+    pub fn connect(port: u16) -> Raw {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("raw connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("read timeout");
+        Raw {
+            reader: BufReader::new(stream),
+        }
+    }
+
+    /// Sends raw bytes and reads one line.
+    pub fn command(&mut self, bytes: &[u8]) -> String {
+        self.reader.get_mut().write_all(bytes).expect("raw write");
+        self.line()
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("raw read");
+        line.trim_end().to_string()
+    }
+
+    /// The item under `key` (raw bytes, looked up base64-encoded), if any.
+    pub fn get(&mut self, key: &[u8]) -> Option<Item> {
+        let b64 = base64(key);
+        let header = self.command(format!("mg {b64} b v c t\r\n").as_bytes());
+        if header == "EN" {
+            return None;
+        }
+        let mut parts = header.split(' ');
+        assert_eq!(parts.next(), Some("VA"), "unexpected reply {header:?}");
+        let len: usize = parts
+            .next()
+            .and_then(|l| l.parse().ok())
+            .expect("VA length");
+        let (mut cas, mut ttl) = (0, 0);
+        for flag in parts {
+            match flag.split_at(1) {
+                ("c", v) => cas = v.parse().expect("cas"),
+                ("t", v) => ttl = v.parse().expect("ttl"),
+                _ => {}
+            }
+        }
+        let mut value = vec![0; len + 2];
+        self.reader.read_exact(&mut value).expect("value");
+        value.truncate(len);
+        Some(Item { value, cas, ttl })
+    }
+
+    /// Stores a plain item (`set`), for sentinels.
+    pub fn set(&mut self, key: &str, value: &str) {
+        let reply =
+            self.command(format!("set {key} 0 0 {}\r\n{value}\r\n", value.len()).as_bytes());
+        assert_eq!(reply, "STORED");
+    }
+
+    pub fn delete(&mut self, key: &[u8]) -> String {
+        self.command(format!("md {} b\r\n", base64(key)).as_bytes())
+    }
+}
+
+pub fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                char::from(A[(n >> (18 - 6 * i) & 63) as usize])
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
