@@ -78,16 +78,23 @@ impl Memcached {
                 &[][..]
             })
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn memcached");
         self.child = Some(child);
         let deadline = Instant::now() + STARTUP_LIMIT;
         while Instant::now() < deadline {
             if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(_)) = child.try_wait() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let mut stderr = String::new();
+                    if let Some(mut pipe) = child.stderr.take() {
+                        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+                    }
                     self.child = None;
-                    return false;
+                    if stderr.contains("bind") || stderr.contains("in use") {
+                        return false;
+                    }
+                    panic!("memcached {:?} exited with {status}: {stderr}", self.args);
                 }
             }
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {

@@ -74,6 +74,17 @@ impl Raw {
         assert_eq!(reply, "STORED");
     }
 
+    /// Classic `get` of a plain key: the value, if any.
+    pub fn get_plain(&mut self, key: &str) -> Option<String> {
+        let header = self.command(format!("get {key}\r\n").as_bytes());
+        if header == "END" {
+            return None;
+        }
+        let value = self.line();
+        assert_eq!(self.line(), "END");
+        Some(value)
+    }
+
     pub fn delete(&mut self, key: &[u8]) -> String {
         self.command(format!("md {} b\r\n", base64(key)).as_bytes())
     }

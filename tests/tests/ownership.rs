@@ -1,0 +1,121 @@
+//! Release is owner-checked: no instance can delete or overwrite another's lease, including after
+//! a memcached restart resets the CAS counter.
+
+use memlock_tests::raw::Raw;
+use memlock_tests::{Memcached, open_lock};
+
+#[tokio::test]
+async fn another_instance_cannot_release_or_overwrite() {
+    let server = Memcached::start();
+    let a = open_lock(&server, &[]).await;
+    let b = open_lock(&server, &[]).await;
+    let lease = a
+        .try_acquire(None, b"job", 10_000)
+        .await
+        .expect("try")
+        .expect("acquired");
+
+    assert!(
+        b.try_acquire(None, b"job", 10_000)
+            .await
+            .expect("try")
+            .is_none(),
+        "B cannot overwrite"
+    );
+    b.release_lock(None, b"job")
+        .await
+        .expect("B holds nothing: a no-op");
+    let item = Raw::connect(server.port()).get(b"job").expect("still held");
+    assert_eq!(
+        item.value,
+        lease.owner_token.as_bytes(),
+        "A's lease untouched"
+    );
+
+    assert!(a.release(None, &lease).await.expect("owner releases"));
+    assert!(
+        !a.release(None, &lease)
+            .await
+            .expect("second release is a no-op")
+    );
+}
+
+#[tokio::test]
+async fn stale_holder_cannot_release_the_next_holder() {
+    let server = Memcached::start();
+    let a = open_lock(&server, &[]).await;
+    let b = open_lock(&server, &[]).await;
+    let stale = a
+        .try_acquire(None, b"job", 10_000)
+        .await
+        .expect("try")
+        .expect("acquired");
+    // A's item vanishes (evicted, expired, or deleted by an operator); B takes the lock.
+    assert_eq!(Raw::connect(server.port()).delete(b"job"), "HD");
+    let fresh = b
+        .try_acquire(None, b"job", 10_000)
+        .await
+        .expect("try")
+        .expect("B acquired");
+
+    assert!(
+        !a.release(None, &stale).await.expect("stale release"),
+        "stale release deletes nothing"
+    );
+    a.release_lock(None, b"job")
+        .await
+        .expect("stale seed-API release");
+    let item = Raw::connect(server.port())
+        .get(b"job")
+        .expect("B still holds it");
+    assert_eq!(item.value, fresh.owner_token.as_bytes());
+}
+
+#[tokio::test]
+async fn lease_released_by_another_process_through_its_handle() {
+    let server = Memcached::start();
+    let a = open_lock(&server, &[]).await;
+    let b = open_lock(&server, &[]).await;
+    let lease = a
+        .try_acquire(None, b"handoff", 10_000)
+        .await
+        .expect("try")
+        .expect("acquired");
+    let handed = memlock_host::Lease::from_handle(&lease.handle()).expect("handle parses");
+    assert!(b.release(None, &handed).await.expect("release by handle"));
+    assert!(Raw::connect(server.port()).get(b"handoff").is_none());
+}
+
+#[tokio::test]
+async fn release_after_restart_leaves_the_new_holder_in_place() {
+    let mut server = Memcached::start();
+    let a = open_lock(&server, &[]).await;
+    let b = open_lock(&server, &[]).await;
+    let old = a
+        .try_acquire(None, b"lock:x", 30_000)
+        .await
+        .expect("try")
+        .expect("A acquired");
+
+    server.restart();
+    let new = b
+        .try_acquire(None, b"lock:x", 30_000)
+        .await
+        .expect("try")
+        .expect("B acquired after restart");
+    // The hazard is real: the restarted server hands out the same CAS again.
+    assert_eq!(new.cas, old.cas, "CAS counters restart with the server");
+    assert_ne!(new.server_epoch, old.server_epoch);
+
+    assert!(
+        !a.release(None, &old).await.expect("A's release"),
+        "A's item died with the old server"
+    );
+    a.release_lock(None, b"lock:x")
+        .await
+        .expect("seed-API release");
+    let item = Raw::connect(server.port())
+        .get(b"lock:x")
+        .expect("B's lock is still there");
+    assert_eq!(item.value, new.owner_token.as_bytes());
+}
