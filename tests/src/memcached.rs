@@ -84,18 +84,18 @@ impl Memcached {
         self.child = Some(child);
         let deadline = Instant::now() + STARTUP_LIMIT;
         while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    let mut stderr = String::new();
-                    if let Some(mut pipe) = child.stderr.take() {
-                        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
-                    }
-                    self.child = None;
-                    if stderr.contains("bind") || stderr.contains("in use") {
-                        return false;
-                    }
-                    panic!("memcached {:?} exited with {status}: {stderr}", self.args);
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
                 }
+                self.child = None;
+                if stderr.contains("bind") || stderr.contains("in use") {
+                    return false;
+                }
+                panic!("memcached {:?} exited with {status}: {stderr}", self.args);
             }
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return true;

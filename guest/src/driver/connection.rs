@@ -81,13 +81,13 @@ impl<S> Connection<S> {
         self.send(host, &out, deadline_ns)
             .map_err(|error| TripError::Socket { error, sent: true })?;
         let reply = self.read(host, deadline_ns, |buf| parse_meta(buf, max_value))?;
-        if let Some(expected) = request.opaque() {
-            if reply.opaque != Some(expected) {
-                return Err(TripError::Protocol(ProtocolError::OpaqueMismatch {
-                    expected,
-                    got: reply.opaque,
-                }));
-            }
+        if let Some(expected) = request.opaque()
+            && reply.opaque != Some(expected)
+        {
+            return Err(TripError::Protocol(ProtocolError::OpaqueMismatch {
+                expected,
+                got: reply.opaque,
+            }));
         }
         self.last_used_ns = host.now_ns();
         Ok(reply)

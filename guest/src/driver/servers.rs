@@ -109,21 +109,21 @@ impl<S> Servers<S> {
         let options = &self.options;
         let server = &mut self.servers[index];
         let now = host.now_ns();
-        if let Some(until) = server.down_until_ns {
-            if now < until {
-                return Err(TripFailure {
-                    error: LockError::new(
-                        Code::ServerDown,
-                        format!(
-                            "server {} is marked down after {} failures; next try in {} ms",
-                            server.endpoint,
-                            server.consecutive_failures,
-                            (until - now).div_ceil(1_000_000)
-                        ),
+        if let Some(until) = server.down_until_ns
+            && now < until
+        {
+            return Err(TripFailure {
+                error: LockError::new(
+                    Code::ServerDown,
+                    format!(
+                        "server {} is marked down after {} failures; next try in {} ms",
+                        server.endpoint,
+                        server.consecutive_failures,
+                        (until - now).div_ceil(1_000_000)
                     ),
-                    outcome: Outcome::NotApplied,
-                });
-            }
+                ),
+                outcome: Outcome::NotApplied,
+            });
         }
         let result = server.round_trip(host, options, request, idempotent, only_on);
         match &result {

@@ -1,0 +1,136 @@
+//! What the CLI prints and how it exits.
+//!
+//! Human mode: the lease handle alone on stdout (so `LEASE=$(memlock acquire job)` works), a
+//! sentence on stderr. `--json`: one JSON object on stdout for every outcome, errors included.
+
+use std::process::ExitCode;
+
+use memlock_host::{Error, ErrorCategory, Lease};
+use serde_json::json;
+
+/// Documented exit codes (README "CLI").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Acquired, released, done.
+    Ok = 0,
+    /// `try-acquire`: someone else holds the key. `release`: the lease was no longer held.
+    Busy = 1,
+    // 2 is clap's usage error.
+    /// `acquire`: the timeout passed (`LOCK_TIMEOUT`).
+    Timeout = 3,
+    /// Invalid configuration, key, ttl or lease handle.
+    Invalid = 4,
+    /// memcached unreachable, stalled, or answering garbage.
+    Unavailable = 5,
+    /// A failure of memlock itself.
+    Internal = 6,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
+pub struct Output {
+    pub json: bool,
+}
+
+fn secs(d: std::time::Duration) -> String {
+    format!("{:.3} s", d.as_secs_f64())
+}
+
+impl Output {
+    pub fn acquired(&self, lease: &Lease, waited: std::time::Duration) -> Exit {
+        if self.json {
+            println!(
+                "{}",
+                json!({
+                    "status": "acquired",
+                    "key": lease.key_text(),
+                    "lease": lease.handle(),
+                    "owner_token": lease.owner_token,
+                    "cas": lease.cas,
+                    "server_epoch": lease.server_epoch,
+                    "ttl_ms": lease.ttl.as_millis() as u64,
+                    "valid_for_ms": lease.remaining().as_millis() as u64,
+                    "waited_ms": waited.as_millis() as u64,
+                })
+            );
+        } else {
+            println!("{}", lease.handle());
+            eprintln!(
+                "acquired {:?} for {} (valid for {}, waited {})",
+                lease.key_text(),
+                secs(lease.ttl),
+                secs(lease.remaining()),
+                secs(waited)
+            );
+        }
+        Exit::Ok
+    }
+
+    pub fn busy(&self, key: &str) -> Exit {
+        if self.json {
+            println!("{}", json!({ "status": "busy", "key": key }));
+        } else {
+            eprintln!("{key:?} is held by another owner");
+        }
+        Exit::Busy
+    }
+
+    pub fn released(&self, lease: &Lease, deleted: bool) -> Exit {
+        let key = lease.key_text();
+        if self.json {
+            println!(
+                "{}",
+                json!({ "status": if deleted { "released" } else { "not_held" }, "key": key })
+            );
+        } else if deleted {
+            eprintln!("released {key:?}");
+        } else {
+            eprintln!(
+                "{key:?} was not held by this lease any more (expired, released, or taken over); nothing deleted"
+            );
+        }
+        if deleted { Exit::Ok } else { Exit::Busy }
+    }
+
+    pub fn error(&self, error: &Error) -> Exit {
+        let exit = match error {
+            Error::Lock(e) if e.code == "LOCK_TIMEOUT" => Exit::Timeout,
+            Error::Lock(e) => match e.category {
+                ErrorCategory::BadRequest | ErrorCategory::Misconfiguration => Exit::Invalid,
+                ErrorCategory::NoResponse | ErrorCategory::FailedInvocation => Exit::Unavailable,
+                _ => Exit::Internal,
+            },
+            Error::Runtime(_) => Exit::Internal,
+        };
+        if self.json {
+            let (category, code, message) = match error {
+                Error::Lock(e) => (e.category.as_str(), e.code.as_str(), e.message.clone()),
+                Error::Runtime(_) => ("Internal", "RUNTIME", error.to_string()),
+            };
+            println!(
+                "{}",
+                json!({ "status": "error", "category": category, "code": code, "message": message, "exit": exit as u8 })
+            );
+        } else {
+            eprintln!("memlock: {error}");
+        }
+        exit
+    }
+
+    /// A failure before the lock was reached (unreadable config file, bad handle, bad flag).
+    pub fn invalid(&self, message: &str) -> Exit {
+        if self.json {
+            println!(
+                "{}",
+                json!({ "status": "error", "category": "BadRequest", "code": "INVALID_INPUT", "message": message, "exit": Exit::Invalid as u8 })
+            );
+        } else {
+            eprintln!("memlock: {message}");
+        }
+        Exit::Invalid
+    }
+}
