@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex;
 use tokio::time::Instant;
+use tracing::Instrument;
 use wasmtime::Store;
 use wasmtime::component::{ResourceAny, ResourceTable};
 use wasmtime_wasi::WasiCtx;
@@ -55,23 +56,29 @@ pub struct Lock {
 
 /// Runs one call on the instance with poisoning around it.
 macro_rules! call {
-    ($self:ident, $method:ident ( $($arg:expr),* )) => {{
-        let mut guard = $self.instance.lock().await;
-        let instance = &mut *guard;
-        if instance.poisoned {
-            return Err(Error::runtime(wasmtime::Error::msg(
-                "this lock instance was interrupted inside a call; create a new Lock",
-            )));
+    ($self:ident, $cid:expr, $method:ident ( $($arg:expr),* )) => {{
+        let span = tracing::debug_span!("memlock", op = stringify!($method), correlation_id = $cid);
+        async {
+            let mut guard = $self.instance.lock().await;
+            let instance = &mut *guard;
+            if instance.poisoned {
+                return Err(Error::runtime(wasmtime::Error::msg(
+                    "this lock instance was interrupted inside a call; create a new Lock",
+                )));
+            }
+            instance.poisoned = true;
+            let result = instance
+                .bindings
+                .memlock_lock_lock()
+                .memcached_lock()
+                .$method(&mut instance.store, instance.handle $(, $arg)*)
+                .await;
+            instance.poisoned = result.is_err();
+            tracing::trace!(ok = result.is_ok(), "returned");
+            result.map_err(Error::runtime)
         }
-        instance.poisoned = true;
-        let result = instance
-            .bindings
-            .memlock_lock_lock()
-            .memcached_lock()
-            .$method(&mut instance.store, instance.handle $(, $arg)*)
-            .await;
-        instance.poisoned = result.is_err();
-        result.map_err(Error::runtime)?
+        .instrument(span)
+        .await?
     }};
 }
 
@@ -122,24 +129,24 @@ impl Lock {
             .iter()
             .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
             .collect();
-        Ok(call!(self, call_configure(&pairs))?)
+        Ok(call!(self, None::<&str>, call_configure(&pairs))?)
     }
 
     /// pip-services `setReferences`, as locator descriptors.
     pub async fn set_references(&self, descriptors: &[String]) -> Result<(), Error> {
-        Ok(call!(self, call_set_references(descriptors))?)
+        Ok(call!(self, None::<&str>, call_set_references(descriptors))?)
     }
 
     pub async fn open(&self, correlation_id: Option<&str>) -> Result<(), Error> {
-        Ok(call!(self, call_open(correlation_id))?)
+        Ok(call!(self, correlation_id, call_open(correlation_id))?)
     }
 
     pub async fn is_open(&self) -> Result<bool, Error> {
-        Ok(call!(self, call_is_open()))
+        Ok(call!(self, None::<&str>, call_is_open()))
     }
 
     pub async fn close(&self, correlation_id: Option<&str>) -> Result<(), Error> {
-        Ok(call!(self, call_close(correlation_id))?)
+        Ok(call!(self, correlation_id, call_close(correlation_id))?)
     }
 
     /// One attempt; `true` when this instance now holds `key` for `ttl_ms`.
@@ -151,6 +158,7 @@ impl Lock {
     ) -> Result<bool, Error> {
         Ok(call!(
             self,
+            correlation_id,
             call_try_acquire_lock(correlation_id, key, ttl_ms)
         )?)
     }
@@ -165,6 +173,7 @@ impl Lock {
     ) -> Result<(), Error> {
         Ok(call!(
             self,
+            correlation_id,
             call_acquire_lock(correlation_id, key, ttl_ms, timeout_ms)
         )?)
     }
@@ -175,7 +184,11 @@ impl Lock {
         correlation_id: Option<&str>,
         key: &[u8],
     ) -> Result<(), Error> {
-        Ok(call!(self, call_release_lock(correlation_id, key))?)
+        Ok(call!(
+            self,
+            correlation_id,
+            call_release_lock(correlation_id, key)
+        )?)
     }
 
     /// One attempt, returning the lease; `None` when the key is held by someone else.
@@ -185,7 +198,11 @@ impl Lock {
         key: &[u8],
         ttl_ms: i64,
     ) -> Result<Option<Lease>, Error> {
-        let lease = call!(self, call_try_acquire(correlation_id, key, ttl_ms))?;
+        let lease = call!(
+            self,
+            correlation_id,
+            call_try_acquire(correlation_id, key, ttl_ms)
+        )?;
         Ok(lease.map(|l| Lease::from_wit(l, self.origin)))
     }
 
@@ -197,7 +214,11 @@ impl Lock {
         ttl_ms: i64,
         timeout_ms: i64,
     ) -> Result<Lease, Error> {
-        let lease = call!(self, call_acquire(correlation_id, key, ttl_ms, timeout_ms))?;
+        let lease = call!(
+            self,
+            correlation_id,
+            call_acquire(correlation_id, key, ttl_ms, timeout_ms)
+        )?;
         Ok(Lease::from_wit(lease, self.origin))
     }
 
@@ -209,6 +230,10 @@ impl Lock {
         lease: &Lease,
     ) -> Result<bool, Error> {
         let wit = lease.to_wit(self.origin);
-        Ok(call!(self, call_release(correlation_id, &wit))?)
+        Ok(call!(
+            self,
+            correlation_id,
+            call_release(correlation_id, &wit)
+        )?)
     }
 }
