@@ -31,32 +31,43 @@ const HANDLE_PREFIX: &str = "ml1";
 #[error("invalid lease handle: {0}")]
 pub struct HandleError(&'static str);
 
+/// Maps the component's clock (`clock.now-ns`) to tokio time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ComponentClock {
+    pub origin: Instant,
+    pub rate: f64,
+}
+
+impl ComponentClock {
+    fn to_instant(self, ns: u64) -> Instant {
+        self.origin + Duration::from_nanos((ns as f64 / self.rate) as u64)
+    }
+
+    fn to_ns(self, at: Instant) -> u64 {
+        (at.saturating_duration_since(self.origin).as_nanos() as f64 * self.rate) as u64
+    }
+}
+
 impl Lease {
-    pub(crate) fn from_wit(lease: bindings::Lease, origin: Instant) -> Self {
+    pub(crate) fn from_wit(lease: bindings::Lease, clock: ComponentClock) -> Self {
         Lease {
             key: lease.key,
             owner_token: lease.owner_token,
             cas: lease.cas,
             server_epoch: lease.server_epoch,
             ttl: Duration::from_millis(lease.ttl_ms),
-            valid_until: Some(origin + Duration::from_nanos(lease.valid_until_ns)),
+            valid_until: Some(clock.to_instant(lease.valid_until_ns)),
         }
     }
 
-    pub(crate) fn to_wit(&self, origin: Instant) -> bindings::Lease {
+    pub(crate) fn to_wit(&self, clock: ComponentClock) -> bindings::Lease {
         bindings::Lease {
             key: self.key.clone(),
             owner_token: self.owner_token.clone(),
             cas: self.cas,
             server_epoch: self.server_epoch.clone(),
             ttl_ms: u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX),
-            valid_until_ns: self
-                .valid_until
-                .map(|t| {
-                    u64::try_from(t.saturating_duration_since(origin).as_nanos())
-                        .unwrap_or(u64::MAX)
-                })
-                .unwrap_or(0),
+            valid_until_ns: self.valid_until.map(|t| clock.to_ns(t)).unwrap_or(0),
         }
     }
 

@@ -29,6 +29,12 @@ pub struct Environment {
     pub discovery: Arc<dyn Discovery>,
     /// Origin of the monotonic clock the component sees; leases' deadlines are relative to it.
     pub clock_origin: Instant,
+    /// How fast the component's clock runs against tokio time (1.0 = true rate). The simulation
+    /// sets it to model clock drift.
+    pub clock_rate: f64,
+    /// Seeds every random source the component can reach (WASI `random`, std's hash keys, owner
+    /// tokens, jitter) for a reproducible run; `None` draws from the OS.
+    pub random_seed: Option<u64>,
 }
 
 impl Default for Environment {
@@ -37,8 +43,28 @@ impl Default for Environment {
             network: Arc::new(TokioNetwork),
             discovery: Arc::new(MemoryDiscovery::new()),
             clock_origin: crate::imports::process_origin(),
+            clock_rate: 1.0,
+            random_seed: None,
         }
     }
+}
+
+/// A WASI context that lets nothing ambient in: no environment, no files, no stdio; with a seed,
+/// randomness and WASI's own clocks are deterministic too.
+fn wasi_context(env: &Environment) -> WasiCtx {
+    let mut builder = WasiCtx::builder();
+    if let Some(seed) = env.random_seed {
+        use rand::SeedableRng;
+        builder
+            .secure_random(rand::rngs::StdRng::seed_from_u64(seed))
+            .insecure_random(rand::rngs::StdRng::seed_from_u64(
+                seed ^ 0x9e37_79b9_7f4a_7c15,
+            ))
+            .insecure_random_seed(u128::from(seed))
+            .monotonic_clock(crate::imports::TokioMonotonicClock(env.clock_origin))
+            .wall_clock(crate::imports::FixedWallClock);
+    }
+    builder.build()
 }
 
 struct Instance {
@@ -51,7 +77,7 @@ struct Instance {
 /// pip-services `MemcachedLock`, running in the memlock component.
 pub struct Lock {
     instance: Mutex<Instance>,
-    origin: Instant,
+    clock: crate::lease::ComponentClock,
 }
 
 /// Runs one call on the instance with poisoning around it.
@@ -91,11 +117,12 @@ impl Lock {
     /// A new instance whose imports use `env`.
     pub async fn with_environment(runtime: &Runtime, env: Environment) -> Result<Lock, Error> {
         let state = HostState {
-            wasi: WasiCtx::builder().build(),
+            wasi: wasi_context(&env),
             table: ResourceTable::new(),
             network: env.network,
             discovery: env.discovery,
             clock_origin: env.clock_origin,
+            clock_rate: env.clock_rate,
         };
         let mut store = Store::new(&runtime.engine, state);
         let bindings = runtime
@@ -116,7 +143,10 @@ impl Lock {
                 handle,
                 poisoned: false,
             }),
-            origin: env.clock_origin,
+            clock: crate::lease::ComponentClock {
+                origin: env.clock_origin,
+                rate: env.clock_rate,
+            },
         })
     }
 
@@ -203,7 +233,7 @@ impl Lock {
             correlation_id,
             call_try_acquire(correlation_id, key, ttl_ms)
         )?;
-        Ok(lease.map(|l| Lease::from_wit(l, self.origin)))
+        Ok(lease.map(|l| Lease::from_wit(l, self.clock)))
     }
 
     /// Waits up to `timeout_ms` for the lock, returning the lease.
@@ -219,7 +249,7 @@ impl Lock {
             correlation_id,
             call_acquire(correlation_id, key, ttl_ms, timeout_ms)
         )?;
-        Ok(Lease::from_wit(lease, self.origin))
+        Ok(Lease::from_wit(lease, self.clock))
     }
 
     /// Releases `lease` (from this or another process). `true` if this call deleted it; `false`
@@ -229,7 +259,7 @@ impl Lock {
         correlation_id: Option<&str>,
         lease: &Lease,
     ) -> Result<bool, Error> {
-        let wit = lease.to_wit(self.origin);
+        let wit = lease.to_wit(self.clock);
         Ok(call!(
             self,
             correlation_id,

@@ -15,6 +15,7 @@ pub struct HostState {
     pub(crate) network: Arc<dyn Network>,
     pub(crate) discovery: Arc<dyn Discovery>,
     pub(crate) clock_origin: tokio::time::Instant,
+    pub(crate) clock_rate: f64,
 }
 
 impl WasiView for HostState {

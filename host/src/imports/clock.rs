@@ -18,11 +18,37 @@ pub fn process_origin() -> Instant {
 impl Host for HostState {
     /// Nanoseconds since the instance's clock origin; lease deadlines are on this scale.
     async fn now_ns(&mut self) -> wasmtime::Result<u64> {
-        Ok(u64::try_from(self.clock_origin.elapsed().as_nanos()).unwrap_or(u64::MAX))
+        let elapsed = self.clock_origin.elapsed().as_nanos() as f64 * self.clock_rate;
+        Ok(elapsed as u64)
     }
 
     async fn sleep_ns(&mut self, ns: u64) -> wasmtime::Result<()> {
-        tokio::time::sleep(Duration::from_nanos(ns)).await;
+        tokio::time::sleep(Duration::from_nanos((ns as f64 / self.clock_rate) as u64)).await;
         Ok(())
+    }
+}
+
+/// WASI's monotonic clock on tokio time, for runs that must be reproducible.
+pub struct TokioMonotonicClock(pub Instant);
+
+impl wasmtime_wasi::HostMonotonicClock for TokioMonotonicClock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+    fn now(&self) -> u64 {
+        u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// WASI's wall clock pinned to the unix epoch: the component never reads wall time, and a
+/// reproducible run must not either.
+pub struct FixedWallClock;
+
+impl wasmtime_wasi::HostWallClock for FixedWallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
     }
 }

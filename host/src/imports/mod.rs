@@ -4,6 +4,6 @@ mod clock;
 mod discovery;
 mod socket;
 
-pub use clock::process_origin;
+pub use clock::{FixedWallClock, TokioMonotonicClock, process_origin};
 
 impl crate::bindings::memlock::lock::types::Host for crate::state::HostState {}
