@@ -1,0 +1,172 @@
+//! Runs a [`FakeMemcached`] on async streams, with the fault knobs the simulation turns.
+//!
+//! One [`ServerHandle`] is one server *slot*: the simulation restarts the process in it (new
+//! items, new CAS counter, new pid) and reaches in to evict items, garble replies or lose the
+//! reply to a command it has applied.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+
+use super::{FakeMemcached, Step};
+
+/// memcached's `current_time` starts at 62: `process_started` is set back
+/// `ITEM_UPDATE_INTERVAL + 2` seconds.
+const START_TICK: u64 = 62;
+
+/// A delete the server applied, attributed to the connection that sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    pub peer: String,
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub at: Duration,
+}
+
+pub struct ServerState {
+    pub memcached: FakeMemcached,
+    started: Instant,
+    /// Sub-second offset of this process's tick, so items' n−1..n lifetimes vary.
+    phase: Duration,
+    /// Reply garbage to every command while set.
+    pub garbage: bool,
+    /// Apply the next command, then close its connection without replying.
+    pub lose_next_reply: bool,
+    pub removals: Vec<Removal>,
+    /// Simulated time of the process start, for timestamps.
+    pub epoch: Instant,
+}
+
+impl ServerState {
+    /// The server's `current_time`.
+    pub fn tick(&self) -> u64 {
+        START_TICK + ((self.started.elapsed() + self.phase).as_secs())
+    }
+}
+
+#[derive(Clone)]
+pub struct ServerHandle(Arc<Mutex<ServerState>>);
+
+/// What a fresh process looks like.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerConfig {
+    pub memory_limit: usize,
+    pub evict: bool,
+}
+
+impl ServerHandle {
+    pub fn new(config: ServerConfig, pid: u64, phase: Duration, epoch: Instant) -> Self {
+        let memcached = FakeMemcached::new(pid, 1_700_000_000, config.memory_limit, config.evict);
+        ServerHandle(Arc::new(Mutex::new(ServerState {
+            memcached,
+            started: Instant::now(),
+            phase,
+            garbage: false,
+            lose_next_reply: false,
+            removals: Vec::new(),
+            epoch,
+        })))
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, ServerState> {
+        // A poisoned lock means a panic in the fake itself; the simulation reports that panic.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a new process in this slot: all items and the CAS counter are gone.
+    pub fn restart(&self, config: ServerConfig, pid: u64, phase: Duration) {
+        let mut state = self.lock();
+        state.memcached = FakeMemcached::new(
+            pid,
+            1_700_000_000 + state.epoch.elapsed().as_secs(),
+            config.memory_limit,
+            config.evict,
+        );
+        state.started = Instant::now();
+        state.phase = phase;
+        state.garbage = false;
+        state.lose_next_reply = false;
+    }
+}
+
+/// Serves one connection until the peer closes it, the stream fails, or a fault closes it.
+pub async fn serve_connection<S>(
+    mut stream: S,
+    peer: String,
+    server: ServerHandle,
+) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut buffer = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        // Answer every complete command in one write, as memcached does.
+        let mut out = Vec::new();
+        let mut close = false;
+        {
+            let mut state = server.lock();
+            while !buffer.is_empty() && !close {
+                if state.garbage {
+                    buffer.clear();
+                    out.extend_from_slice(b"HELLO \x01 GARBAGE\r\n");
+                    break;
+                }
+                let tick = state.tick();
+                match state.memcached.process(&buffer, tick) {
+                    Step::Incomplete => break,
+                    Step::Close { reply } => {
+                        out.extend_from_slice(&reply);
+                        close = true;
+                    }
+                    Step::Reply { consumed, reply } => {
+                        buffer.drain(..consumed);
+                        let at = state.epoch.elapsed();
+                        let removed = std::mem::take(&mut state.memcached.removed);
+                        state
+                            .removals
+                            .extend(removed.into_iter().map(|(key, value)| Removal {
+                                peer: peer.clone(),
+                                key,
+                                value,
+                                at,
+                            }));
+                        if std::mem::take(&mut state.lose_next_reply) {
+                            // Applied, never answered: the connection dies with the reply.
+                            return Ok(());
+                        }
+                        out.extend_from_slice(&reply);
+                    }
+                }
+            }
+        }
+        if !out.is_empty() {
+            stream.write_all(&out).await?;
+        }
+        if close {
+            return Ok(());
+        }
+    }
+}
+
+/// Accepts connections on a tokio listener (real TCP) forever.
+pub async fn serve_tokio(
+    listener: tokio::net::TcpListener,
+    server: ServerHandle,
+) -> std::io::Result<()> {
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        let server = server.clone();
+        tokio::spawn(async move {
+            let _ = serve_connection(stream, peer.to_string(), server).await;
+        });
+    }
+}
