@@ -33,3 +33,9 @@ test: setup
 memlock *ARGS:
     cargo build --quiet --locked -p memlock-host
     target/debug/memlock {{ARGS}}
+
+# Deterministic simulation: the component under generated fault schedules
+# (`just sim --seed N --cases N --clients N --servers N --faults all|none|kind,…`, `--replay CASE`).
+sim *ARGS: setup
+    cargo build --locked -p memlock-sim --bin sim
+    target/debug/sim {{ARGS}}

@@ -413,7 +413,7 @@ fn start_fake() -> u16 {
                 memory_limit: 64 << 20,
                 evict: true,
             };
-            let handle = ServerHandle::new(config, 1, Duration::ZERO, tokio::time::Instant::now());
+            let handle = ServerHandle::new(config, 1, Duration::ZERO);
             let _ = serve_tokio(listener, handle).await;
         });
     });

@@ -81,9 +81,9 @@ impl<S> Servers<S> {
         &self.servers[index].endpoint
     }
 
-    /// The server that owns `key` (jump consistent hash of FNV-1a, stable across versions).
+    /// The server that owns `key`.
     pub fn index_for(&self, key: &[u8]) -> usize {
-        jump_hash(fnv1a(key), self.servers.len())
+        server_index(key, self.servers.len())
     }
 
     /// Closes every pooled connection.
@@ -294,6 +294,11 @@ impl<S> Server<S> {
             outcome,
         }
     }
+}
+
+/// Which of `servers` owns `key`: jump consistent hash of FNV-1a, stable across versions.
+pub fn server_index(key: &[u8], servers: usize) -> usize {
+    jump_hash(fnv1a(key), servers)
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {

@@ -35,8 +35,6 @@ pub struct ServerState {
     /// Apply the next command, then close its connection without replying.
     pub lose_next_reply: bool,
     pub removals: Vec<Removal>,
-    /// Simulated time of the process start, for timestamps.
-    pub epoch: Instant,
 }
 
 impl ServerState {
@@ -57,7 +55,9 @@ pub struct ServerConfig {
 }
 
 impl ServerHandle {
-    pub fn new(config: ServerConfig, pid: u64, phase: Duration, epoch: Instant) -> Self {
+    /// A slot with a process started now. Under turmoil, create it (or `restart` it) inside the
+    /// host, so its clock is simulated time.
+    pub fn new(config: ServerConfig, pid: u64, phase: Duration) -> Self {
         let memcached = FakeMemcached::new(pid, 1_700_000_000, config.memory_limit, config.evict);
         ServerHandle(Arc::new(Mutex::new(ServerState {
             memcached,
@@ -66,7 +66,6 @@ impl ServerHandle {
             garbage: false,
             lose_next_reply: false,
             removals: Vec::new(),
-            epoch,
         })))
     }
 
@@ -80,7 +79,7 @@ impl ServerHandle {
         let mut state = self.lock();
         state.memcached = FakeMemcached::new(
             pid,
-            1_700_000_000 + state.epoch.elapsed().as_secs(),
+            1_700_000_000 + turmoil::sim_elapsed().unwrap_or_default().as_secs(),
             config.memory_limit,
             config.evict,
         );
@@ -128,7 +127,8 @@ where
                     }
                     Step::Reply { consumed, reply } => {
                         buffer.drain(..consumed);
-                        let at = state.epoch.elapsed();
+                        // Simulated time under turmoil; outside a simulation nobody reads it.
+                        let at = turmoil::sim_elapsed().unwrap_or_default();
                         let removed = std::mem::take(&mut state.memcached.removed);
                         state
                             .removals

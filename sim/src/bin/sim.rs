@@ -1,0 +1,146 @@
+//! `just sim`: runs generated cases (or replays one) and prints a one-line summary per run.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use memlock_host::Runtime;
+use memlock_sim::runner::run_cases;
+use memlock_sim::schedule::{self, Case, Shape};
+use memlock_sim::world;
+
+/// Deterministic simulation of memlock under faults.
+#[derive(Parser)]
+struct Args {
+    /// Master seed; the same seed replays the same cases. Default: from the clock (printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Cases to run.
+    #[arg(long, default_value_t = 200)]
+    cases: u32,
+    #[arg(long, default_value_t = 3)]
+    clients: usize,
+    #[arg(long, default_value_t = 1)]
+    servers: usize,
+    /// Fault kinds to generate: `all`, `none`, or a comma list of
+    /// partition,hold,delay,lose-reply,crash,evict,garbage,pause.
+    #[arg(long, default_value = "all")]
+    faults: String,
+    /// Most faults per case.
+    #[arg(long, default_value_t = 6)]
+    max_faults: usize,
+    /// Largest per-client clock drift generated (the lock's allowance is 0.01).
+    #[arg(long, default_value_t = 0.005)]
+    max_drift: f64,
+    /// Runs one case given in its text form (as printed for a failure) and prints its history.
+    #[arg(long)]
+    replay: Option<String>,
+}
+
+fn kinds(text: &str) -> Result<Vec<&'static str>, String> {
+    match text {
+        "all" => Ok(schedule::KINDS.to_vec()),
+        "none" => Ok(Vec::new()),
+        list => list
+            .split(',')
+            .map(|k| {
+                schedule::KINDS
+                    .iter()
+                    .copied()
+                    .find(|known| *known == k.trim())
+                    .ok_or_else(|| format!("unknown fault kind {k:?}"))
+            })
+            .collect(),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match Runtime::shared() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(text) = &args.replay {
+        return replay(text, runtime);
+    }
+    let kinds = match kinds(&args.faults) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+    });
+    let shape = Shape {
+        clients: args.clients,
+        servers: args.servers,
+        kinds,
+        max_faults: args.max_faults,
+        max_drift: args.max_drift,
+    };
+    println!(
+        "sim: seed={seed} cases={} clients={} servers={} faults={}",
+        args.cases, args.clients, args.servers, args.faults
+    );
+    let summary = run_cases(seed, args.cases, &shape, runtime);
+    let faults: Vec<String> = summary
+        .faults
+        .iter()
+        .map(|(k, n)| format!("{k}={n}"))
+        .collect();
+    println!(
+        "sim: {} cases, {:.1} simulated s in {:.1} wall s ({:.1} sim-s/wall-s), {} acquisitions, faults [{}], {} excused overlaps, {} violations",
+        summary.cases,
+        summary.simulated.as_secs_f64(),
+        summary.wall.as_secs_f64(),
+        summary.simulated.as_secs_f64() / summary.wall.as_secs_f64().max(1e-9),
+        summary.acquisitions,
+        faults.join(" "),
+        summary.excused,
+        if summary.failure.is_some() { 1 } else { 0 }
+    );
+    match summary.failure {
+        None => ExitCode::SUCCESS,
+        Some((case, message)) => {
+            println!("sim: FAILED (shrunk case):\n  {message}\n  case: {case}");
+            println!("sim: replay with: just sim --replay '{case}'");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn replay(text: &str, runtime: &'static Runtime) -> ExitCode {
+    let case: Case = match text.parse() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sim: cannot read the case: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let run = world::run(&case, runtime);
+    for event in &run.events {
+        println!("{event:?}");
+    }
+    println!(
+        "sim: replay {} simulated s, {} acquisitions, history {:016x}, {} violations",
+        run.simulated.as_secs_f64(),
+        run.report.acquisitions,
+        run.fingerprint,
+        run.report.violations.len()
+    );
+    for v in &run.report.violations {
+        println!("  violation: {v}");
+    }
+    if run.report.violations.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

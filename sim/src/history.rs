@@ -1,0 +1,83 @@
+//! What happened, in simulated time: every call a client made and how it ended, and every fault.
+//! The checker ([`crate::check`]) reads only this; its hash is how determinism is tested.
+
+use std::cell::RefCell;
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    TryAcquire,
+    Acquire,
+    Release,
+    /// The final acquire after faults stop (liveness).
+    Liveness,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Acquired {
+        token: String,
+        valid_until: Duration,
+    },
+    Busy,
+    Released {
+        deleted: bool,
+    },
+    Error {
+        code: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Event {
+    Call {
+        client: usize,
+        op: Op,
+        key: String,
+        ttl_ms: i64,
+        started: Duration,
+        ended: Duration,
+        outcome: Outcome,
+    },
+    Fault {
+        description: String,
+        at: Duration,
+    },
+    /// The server removed an item on a delete from `peer`; `value` is the owner token it held.
+    Removal {
+        server: usize,
+        peer: String,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        at: Duration,
+    },
+}
+
+/// Shared by every client of one simulation run (which is single-threaded).
+#[derive(Clone, Default)]
+pub struct History(Rc<RefCell<Vec<Event>>>);
+
+impl History {
+    pub fn record(&self, event: Event) {
+        self.0.borrow_mut().push(event);
+    }
+
+    pub fn events(&self) -> Vec<Event> {
+        self.0.borrow().clone()
+    }
+}
+
+/// Simulated time now.
+pub fn now() -> Duration {
+    turmoil::sim_elapsed().unwrap_or_default()
+}
+
+/// A fingerprint of a history: equal histories, equal hashes, on every run and machine.
+pub fn fingerprint(events: &[Event]) -> u64 {
+    // SipHash with fixed zero keys: deterministic, unlike `RandomState`.
+    let mut hasher = std::hash::DefaultHasher::new();
+    events.hash(&mut hasher);
+    hasher.finish()
+}

@@ -1,0 +1,73 @@
+//! Runs many generated cases with proptest: a failing case is shrunk to a minimal schedule.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use memlock_host::Runtime;
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+
+use crate::schedule::{self, Case, Shape};
+use crate::world;
+
+#[derive(Default)]
+/// Totals over a run of cases; `failure` is the shrunk failing case and its first violation.
+pub struct Summary {
+    pub cases: u32,
+    pub simulated: Duration,
+    pub wall: Duration,
+    pub acquisitions: usize,
+    pub excused: usize,
+    pub faults: BTreeMap<&'static str, usize>,
+    pub failure: Option<(Case, String)>,
+}
+
+/// Runs `cases` cases of `shape` from the master `seed`.
+pub fn run_cases(seed: u64, cases: u32, shape: &Shape, runtime: &'static Runtime) -> Summary {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let config = Config {
+        cases,
+        failure_persistence: None,
+        max_shrink_iters: 256,
+        ..Config::default()
+    };
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
+    let summary = std::cell::RefCell::new(Summary::default());
+    let started = Instant::now();
+    let result = runner.run(&schedule::cases(shape), |case| {
+        let run = world::run(&case, runtime);
+        let mut s = summary.borrow_mut();
+        s.cases += 1;
+        s.simulated += run.simulated;
+        s.acquisitions += run.report.acquisitions;
+        s.excused += run.report.excused;
+        for (k, n) in run.faults {
+            *s.faults.entry(k).or_default() += n;
+        }
+        match run.report.violations.first() {
+            None => Ok(()),
+            Some(v) => Err(TestCaseError::fail(format!(
+                "{v} ({} violations)",
+                run.report.violations.len()
+            ))),
+        }
+    });
+    let mut summary = summary.into_inner();
+    summary.wall = started.elapsed();
+    if let Err(TestError::Fail(message, case)) = result {
+        summary.failure = Some((case, message.to_string()));
+    } else if let Err(e) = result {
+        summary.failure = Some((
+            Case {
+                seed,
+                clients: 0,
+                servers: 0,
+                drift: Vec::new(),
+                faults: Vec::new(),
+            },
+            e.to_string(),
+        ));
+    }
+    summary
+}

@@ -1,0 +1,328 @@
+//! A case: the workload seed, the world's shape and a fault schedule. Proptest generates cases
+//! and shrinks failing ones; a case prints as one line that `just sim --replay` reads back.
+//!
+//! ```text
+//! seed=42;clients=3;servers=1;drift=0,0.002,-0.001;faults=partition:c1:mc0@1200+800,crash:mc0@3000+500
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+/// What can go wrong, each with its target(s).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultKind {
+    /// No messages between a client and a server (connects fail at once, sends vanish).
+    Partition { client: usize, server: usize },
+    /// Messages between a client and a server are held, then delivered at the end.
+    Hold { client: usize, server: usize },
+    /// Every message to and from a server takes up to 150 ms.
+    Delay { server: usize },
+    /// The server applies the next command it receives, then drops the connection unanswered.
+    LoseReply { server: usize },
+    /// The server process dies (all items and CAS counters lost) and restarts after the duration.
+    Crash { server: usize },
+    /// Memory pressure: every item on the server is evicted.
+    Evict { server: usize },
+    /// The server answers garbage for the duration.
+    Garbage { server: usize },
+    /// The client stops (a GC pause), wherever it is, for the duration.
+    Pause { client: usize },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    pub kind: FaultKind,
+    pub at: Duration,
+    pub duration: Duration,
+}
+
+/// Fault kinds by name, for `--faults`.
+pub const KINDS: [&str; 8] = [
+    "partition",
+    "hold",
+    "delay",
+    "lose-reply",
+    "crash",
+    "evict",
+    "garbage",
+    "pause",
+];
+
+impl FaultKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Partition { .. } => "partition",
+            FaultKind::Hold { .. } => "hold",
+            FaultKind::Delay { .. } => "delay",
+            FaultKind::LoseReply { .. } => "lose-reply",
+            FaultKind::Crash { .. } => "crash",
+            FaultKind::Evict { .. } => "evict",
+            FaultKind::Garbage { .. } => "garbage",
+            FaultKind::Pause { .. } => "pause",
+        }
+    }
+
+    /// Faults after which a holder may lose its item without knowing: mutual exclusion is only
+    /// promised when none of these hit the key's server during a lease.
+    pub fn loses_items(&self) -> Option<usize> {
+        match self {
+            FaultKind::Crash { server } | FaultKind::Evict { server } => Some(*server),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    pub seed: u64,
+    pub clients: usize,
+    pub servers: usize,
+    /// Per client: its clock runs at `1 + drift` of simulated time.
+    pub drift: Vec<f64>,
+    pub faults: Vec<Fault>,
+}
+
+impl Case {
+    /// When the last fault is over.
+    pub fn faults_end(&self) -> Duration {
+        self.faults
+            .iter()
+            .map(|f| f.at + f.duration)
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+/// What the generator may produce.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    pub clients: usize,
+    pub servers: usize,
+    pub kinds: Vec<&'static str>,
+    pub max_faults: usize,
+    /// Largest |drift| generated; the lock's allowance covers 1 %.
+    pub max_drift: f64,
+}
+
+fn fault(shape: &Shape) -> impl Strategy<Value = Fault> + use<> {
+    let (c, s) = (shape.clients, shape.servers);
+    let kinds = shape.kinds.clone();
+    let kind = proptest::sample::select(kinds).prop_flat_map(move |name| {
+        let client = 0..c;
+        let server = 0..s;
+        match name {
+            "partition" => (client, server)
+                .prop_map(|(client, server)| FaultKind::Partition { client, server })
+                .boxed(),
+            "hold" => (client, server)
+                .prop_map(|(client, server)| FaultKind::Hold { client, server })
+                .boxed(),
+            "delay" => server
+                .prop_map(|server| FaultKind::Delay { server })
+                .boxed(),
+            "lose-reply" => server
+                .prop_map(|server| FaultKind::LoseReply { server })
+                .boxed(),
+            "crash" => server
+                .prop_map(|server| FaultKind::Crash { server })
+                .boxed(),
+            "evict" => server
+                .prop_map(|server| FaultKind::Evict { server })
+                .boxed(),
+            "garbage" => server
+                .prop_map(|server| FaultKind::Garbage { server })
+                .boxed(),
+            _ => client
+                .prop_map(|client| FaultKind::Pause { client })
+                .boxed(),
+        }
+    });
+    (kind, 0u64..12_000, 50u64..3_000).prop_map(|(kind, at, duration)| Fault {
+        kind,
+        at: Duration::from_millis(at),
+        duration: Duration::from_millis(duration),
+    })
+}
+
+/// Cases of this shape. Shrinking drops faults, shortens them, and zeroes drift.
+pub fn cases(shape: &Shape) -> impl Strategy<Value = Case> + use<> {
+    let (clients, servers) = (shape.clients, shape.servers);
+    let faults = if shape.kinds.is_empty() || shape.max_faults == 0 {
+        Just(Vec::new()).boxed()
+    } else {
+        proptest::collection::vec(fault(shape), 0..=shape.max_faults).boxed()
+    };
+    let max_drift = shape.max_drift;
+    let drift = proptest::collection::vec(
+        if max_drift > 0.0 {
+            (-max_drift..max_drift).boxed()
+        } else {
+            Just(0.0).boxed()
+        },
+        clients,
+    );
+    (any::<u64>(), drift, faults).prop_map(move |(seed, drift, mut faults)| {
+        faults.sort_by_key(|f| f.at);
+        let drift = drift
+            .into_iter()
+            .map(|d| (d * 10_000.0).round() / 10_000.0)
+            .collect();
+        Case {
+            seed,
+            clients,
+            servers,
+            drift,
+            faults,
+        }
+    })
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let target = match &self.kind {
+            FaultKind::Partition { client, server } | FaultKind::Hold { client, server } => {
+                format!("c{client}:mc{server}")
+            }
+            FaultKind::Pause { client } => format!("c{client}"),
+            FaultKind::Delay { server }
+            | FaultKind::LoseReply { server }
+            | FaultKind::Crash { server }
+            | FaultKind::Evict { server }
+            | FaultKind::Garbage { server } => format!("mc{server}"),
+        };
+        write!(
+            f,
+            "{}:{target}@{}+{}",
+            self.kind.name(),
+            self.at.as_millis(),
+            self.duration.as_millis()
+        )
+    }
+}
+
+impl fmt::Display for Case {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let drift: Vec<String> = self.drift.iter().map(|d| format!("{d}")).collect();
+        let faults: Vec<String> = self.faults.iter().map(ToString::to_string).collect();
+        write!(
+            f,
+            "seed={};clients={};servers={};drift={};faults={}",
+            self.seed,
+            self.clients,
+            self.servers,
+            drift.join(","),
+            faults.join(",")
+        )
+    }
+}
+
+/// `c3` → 3 with prefix `"c"`, `mc1` → 1 with prefix `"mc"`.
+fn index(text: &str, prefix: &str) -> Result<usize, String> {
+    text.strip_prefix(prefix)
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("bad target {text:?}"))
+}
+
+impl FromStr for Fault {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (name, rest) = text
+            .split_once(':')
+            .ok_or_else(|| format!("bad fault {text:?}"))?;
+        let (target, timing) = rest
+            .split_once('@')
+            .ok_or_else(|| format!("bad fault {text:?}"))?;
+        let (at, duration) = timing
+            .split_once('+')
+            .ok_or_else(|| format!("bad fault {text:?}"))?;
+        let ms = |v: &str| {
+            v.parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|_| format!("bad time {v:?}"))
+        };
+        let pair = || -> Result<(usize, usize), String> {
+            let (c, s) = target
+                .split_once(':')
+                .ok_or_else(|| format!("expected cN:mcM in {text:?}"))?;
+            Ok((index(c, "c")?, index(s, "mc")?))
+        };
+        let server = || index(target, "mc");
+        let kind = match name {
+            "partition" => {
+                pair().map(|(client, server)| FaultKind::Partition { client, server })?
+            }
+            "hold" => pair().map(|(client, server)| FaultKind::Hold { client, server })?,
+            "delay" => FaultKind::Delay { server: server()? },
+            "lose-reply" => FaultKind::LoseReply { server: server()? },
+            "crash" => FaultKind::Crash { server: server()? },
+            "evict" => FaultKind::Evict { server: server()? },
+            "garbage" => FaultKind::Garbage { server: server()? },
+            "pause" => FaultKind::Pause {
+                client: index(target, "c")?,
+            },
+            other => return Err(format!("unknown fault kind {other:?}")),
+        };
+        Ok(Fault {
+            kind,
+            at: ms(at)?,
+            duration: ms(duration)?,
+        })
+    }
+}
+
+impl FromStr for Case {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let mut case = Case {
+            seed: 0,
+            clients: 0,
+            servers: 0,
+            drift: Vec::new(),
+            faults: Vec::new(),
+        };
+        for part in text.trim().split(';') {
+            let (key, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("bad part {part:?}"))?;
+            let list = || value.split(',').filter(|v| !v.is_empty());
+            match key {
+                "seed" => case.seed = value.parse().map_err(|_| "bad seed")?,
+                "clients" => case.clients = value.parse().map_err(|_| "bad clients")?,
+                "servers" => case.servers = value.parse().map_err(|_| "bad servers")?,
+                "drift" => {
+                    case.drift = list()
+                        .map(|d| d.parse().map_err(|_| format!("bad drift {d:?}")))
+                        .collect::<Result<_, _>>()?
+                }
+                "faults" => case.faults = list().map(str::parse).collect::<Result<_, _>>()?,
+                other => return Err(format!("unknown part {other:?}")),
+            }
+        }
+        if case.clients == 0 || case.servers == 0 || case.drift.len() != case.clients {
+            return Err("a case needs clients, servers and one drift per client".into());
+        }
+        Ok(case)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases_round_trip_through_text() {
+        let text = "seed=42;clients=2;servers=2;drift=0,-0.002;faults=partition:c1:mc0@1200+800,crash:mc1@3000+500,pause:c0@10+20,lose-reply:mc0@5+1";
+        let case: Case = text.parse().expect("parses");
+        assert_eq!(case.to_string(), text);
+        assert!(
+            "seed=1;clients=1;servers=1;drift=;faults="
+                .parse::<Case>()
+                .is_err()
+        );
+    }
+}

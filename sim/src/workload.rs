@@ -1,0 +1,232 @@
+//! What each simulated client does: the real component, through the host's `Lock`, acquiring
+//! and releasing a few contended keys with random ttls, holds and timeouts; some leases are never
+//! released (the client "crashes" and moves on). After its rounds, and once every fault is over,
+//! each client makes one final blocking acquire: the liveness probe.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use memlock_host::{Environment, Lock, MemoryDiscovery, Runtime};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::history::{self, Event, History, Op, Outcome};
+use crate::net::TurmoilNetwork;
+
+pub const KEYS: [&str; 2] = ["k0", "k1"];
+pub const TTLS_MS: [i64; 4] = [300, 800, 1_500, 2_500];
+pub const ROUNDS: usize = 6;
+
+/// The lock's options in the simulation: short timeouts so faults resolve quickly.
+pub const OPTIONS: [(&str, &str); 6] = [
+    ("options.timeout", "400"),
+    ("options.reconnect", "400"),
+    ("options.retries", "1"),
+    ("options.failures", "3"),
+    ("options.retry", "1000"),
+    ("options.retry_timeout", "100"),
+];
+pub const OP_TIMEOUT: Duration = Duration::from_millis(400);
+pub const RECONNECT: Duration = Duration::from_millis(400);
+
+pub struct ClientPlan {
+    pub index: usize,
+    pub seed: u64,
+    pub servers: usize,
+    pub clock_rate: f64,
+    /// (start, duration) of pauses, in simulated time.
+    pub pauses: Vec<(Duration, Duration)>,
+    pub faults_end: Duration,
+    pub liveness_timeout: Duration,
+}
+
+/// Sleeps through any scheduled pause that has begun: a GC pause stops the client wherever it is
+/// between calls (a call in progress finishes first; its effects are what a paused holder sees).
+async fn honour_pauses(plan: &ClientPlan) {
+    let now = history::now();
+    for &(start, duration) in &plan.pauses {
+        if start <= now && now < start + duration {
+            tokio::time::sleep(start + duration - now).await;
+        }
+    }
+}
+
+fn record(
+    history: &History,
+    client: usize,
+    op: Op,
+    key: &str,
+    ttl_ms: i64,
+    started: Duration,
+    outcome: Outcome,
+) {
+    history.record(Event::Call {
+        client,
+        op,
+        key: key.to_string(),
+        ttl_ms,
+        started,
+        ended: history::now(),
+        outcome,
+    });
+}
+
+fn error_code(e: &memlock_host::Error) -> String {
+    e.code().unwrap_or("RUNTIME").to_string()
+}
+
+pub async fn run_client(
+    plan: ClientPlan,
+    runtime: &'static Runtime,
+    history: History,
+) -> turmoil::Result {
+    let env = Environment {
+        network: Arc::new(TurmoilNetwork),
+        discovery: Arc::new(MemoryDiscovery::new()),
+        clock_origin: tokio::time::Instant::now(),
+        clock_rate: plan.clock_rate,
+        random_seed: Some(plan.seed),
+    };
+    let lock = Lock::with_environment(runtime, env).await?;
+    let mut config: Vec<(String, String)> = (0..plan.servers)
+        .map(|s| (format!("connections.{s}.uri"), format!("mc{s}:11211")))
+        .collect();
+    config.extend(OPTIONS.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    lock.configure(&config).await?;
+    lock.open(None).await?;
+
+    let mut rng = SmallRng::seed_from_u64(plan.seed);
+    let c = plan.index;
+    for _ in 0..ROUNDS {
+        honour_pauses(&plan).await;
+        let key = KEYS[rng.random_range(0..KEYS.len())];
+        let ttl = TTLS_MS[rng.random_range(0..TTLS_MS.len())];
+        let blocking = rng.random_bool(0.6);
+        let started = history::now();
+        let (op, result) = if blocking {
+            let timeout = [500, 1_500, 4_000][rng.random_range(0..3)];
+            (
+                Op::Acquire,
+                lock.acquire(None, key.as_bytes(), ttl, timeout)
+                    .await
+                    .map(Some),
+            )
+        } else {
+            (
+                Op::TryAcquire,
+                lock.try_acquire(None, key.as_bytes(), ttl).await,
+            )
+        };
+        let lease = match result {
+            Ok(Some(lease)) => {
+                let valid_until = history::now() + lease.remaining();
+                record(
+                    &history,
+                    c,
+                    op,
+                    key,
+                    ttl,
+                    started,
+                    Outcome::Acquired {
+                        token: lease.owner_token.clone(),
+                        valid_until,
+                    },
+                );
+                Some(lease)
+            }
+            Ok(None) => {
+                record(&history, c, op, key, ttl, started, Outcome::Busy);
+                None
+            }
+            Err(e) => {
+                record(
+                    &history,
+                    c,
+                    op,
+                    key,
+                    ttl,
+                    started,
+                    Outcome::Error {
+                        code: error_code(&e),
+                    },
+                );
+                None
+            }
+        };
+        if let Some(lease) = lease {
+            // Hold, sometimes past the ttl (a slow holder).
+            let hold = rng.random_range(0..(ttl as u64 * 6 / 5).max(1));
+            tokio::time::sleep(Duration::from_millis(hold)).await;
+            honour_pauses(&plan).await;
+            if rng.random_bool(0.9) {
+                let started = history::now();
+                let outcome = match lock.release(None, &lease).await {
+                    Ok(deleted) => Outcome::Released { deleted },
+                    Err(e) => Outcome::Error {
+                        code: error_code(&e),
+                    },
+                };
+                record(&history, c, Op::Release, key, ttl, started, outcome);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..300))).await;
+    }
+
+    // Liveness: once every fault is over, each client must get the lock within the bound.
+    let now = history::now();
+    if now < plan.faults_end {
+        tokio::time::sleep(plan.faults_end - now).await;
+    }
+    let key = KEYS[0];
+    let started = history::now();
+    let deadline = started + plan.liveness_timeout;
+    loop {
+        let left = deadline.saturating_sub(history::now()).as_millis() as i64;
+        match lock.acquire(None, key.as_bytes(), 300, left).await {
+            Ok(lease) => {
+                let valid_until = history::now() + lease.remaining();
+                record(
+                    &history,
+                    c,
+                    Op::Liveness,
+                    key,
+                    300,
+                    started,
+                    Outcome::Acquired {
+                        token: lease.owner_token.clone(),
+                        valid_until,
+                    },
+                );
+                let released_at = history::now();
+                let outcome = match lock.release(None, &lease).await {
+                    Ok(deleted) => Outcome::Released { deleted },
+                    Err(e) => Outcome::Error {
+                        code: error_code(&e),
+                    },
+                };
+                record(&history, c, Op::Release, key, 300, released_at, outcome);
+                break;
+            }
+            // A server still marked down, or a connection still recovering: keep trying until the bound.
+            Err(e) if e.code() != Some("LOCK_TIMEOUT") && history::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => {
+                record(
+                    &history,
+                    c,
+                    Op::Liveness,
+                    key,
+                    300,
+                    started,
+                    Outcome::Error {
+                        code: error_code(&e),
+                    },
+                );
+                break;
+            }
+        }
+    }
+    let _ = lock.close(None).await;
+    Ok(())
+}
