@@ -12,13 +12,17 @@ use crate::world;
 #[derive(Default)]
 /// Totals over a run of cases; `failure` is the shrunk failing case and its first violation.
 pub struct Summary {
+    /// Cases run up to and including the first failing one.
     pub cases: u32,
+    /// Runs spent shrinking a failing case.
+    pub shrink_runs: u32,
     pub simulated: Duration,
     pub wall: Duration,
     pub acquisitions: usize,
     pub excused: usize,
     pub faults: BTreeMap<&'static str, usize>,
     pub failure: Option<(Case, String)>,
+    failure_seen: bool,
 }
 
 /// Runs `cases` cases of `shape` from the master `seed`.
@@ -38,7 +42,11 @@ pub fn run_cases(seed: u64, cases: u32, shape: &Shape, runtime: &'static Runtime
     let result = runner.run(&schedule::cases(shape), |case| {
         let run = world::run(&case, runtime);
         let mut s = summary.borrow_mut();
-        s.cases += 1;
+        if s.failure_seen {
+            s.shrink_runs += 1;
+        } else {
+            s.cases += 1;
+        }
         s.simulated += run.simulated;
         s.acquisitions += run.report.acquisitions;
         s.excused += run.report.excused;

@@ -96,8 +96,9 @@ fn main() -> ExitCode {
         .map(|(k, n)| format!("{k}={n}"))
         .collect();
     println!(
-        "sim: {} cases, {:.1} simulated s in {:.1} wall s ({:.1} sim-s/wall-s), {} acquisitions, faults [{}], {} excused overlaps, {} violations",
+        "sim: {} cases (+{} shrink runs), {:.1} simulated s in {:.1} wall s ({:.1} sim-s/wall-s), {} acquisitions, faults [{}], {} excused overlaps, {} violations",
         summary.cases,
+        summary.shrink_runs,
         summary.simulated.as_secs_f64(),
         summary.wall.as_secs_f64(),
         summary.simulated.as_secs_f64() / summary.wall.as_secs_f64().max(1e-9),
