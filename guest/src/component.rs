@@ -100,6 +100,10 @@ fn to_wit_lease(l: crate::Lease) -> wit::Lease {
         server_epoch: l.server_epoch,
         ttl_ms: l.ttl_ms,
         valid_until_ns: l.valid_until_ns,
+        fencing_token: wit::FencingToken {
+            server_start: l.fencing_token.server_start,
+            sequence: l.fencing_token.sequence,
+        },
     }
 }
 
@@ -111,6 +115,10 @@ fn from_wit_lease(l: wit::Lease) -> crate::Lease {
         server_epoch: l.server_epoch,
         ttl_ms: l.ttl_ms,
         valid_until_ns: l.valid_until_ns,
+        fencing_token: crate::lease::FencingToken {
+            server_start: l.fencing_token.server_start,
+            sequence: l.fencing_token.sequence,
+        },
     }
 }
 
@@ -214,6 +222,19 @@ impl GuestMemcachedLock for LockResource {
         self.0
             .borrow_mut()
             .acquire(correlation_id.as_deref(), &key, ttl_ms, timeout_ms)
+            .map(to_wit_lease)
+            .map_err(to_wit_error)
+    }
+
+    fn extend(
+        &self,
+        correlation_id: Option<String>,
+        lease: wit::Lease,
+        ttl_ms: i64,
+    ) -> R<wit::Lease> {
+        self.0
+            .borrow_mut()
+            .extend(correlation_id.as_deref(), &from_wit_lease(lease), ttl_ms)
             .map(to_wit_lease)
             .map_err(to_wit_error)
     }

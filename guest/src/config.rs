@@ -64,6 +64,10 @@ pub struct Options {
     pub retry: u64,
     /// Idle time after which a pooled connection is closed instead of reused (0: never).
     pub idle: u64,
+    /// Part of every ttl the holder does not count on, in millionths (`drift_factor` 0.01 = 10000).
+    pub drift_ppm: u32,
+    /// Fixed part of the drift allowance, ms.
+    pub drift_ms: u64,
 }
 
 impl Default for Options {
@@ -80,6 +84,8 @@ impl Default for Options {
             failures: 5,
             retry: 30_000,
             idle: 5_000,
+            drift_ppm: 10_000,
+            drift_ms: 2,
         }
     }
 }
@@ -259,6 +265,8 @@ fn options(map: &BTreeMap<String, &str>) -> Result<Options> {
             "failures" => o.failures = int(key, value, 1, 1_000_000)? as u32,
             "retry" => o.retry = int(key, value, 0, 24 * HOUR_MS)?,
             "idle" => o.idle = int(key, value, 0, 24 * HOUR_MS)?,
+            "drift_factor" => o.drift_ppm = fraction_ppm(key, value, 0.5)?,
+            "drift_ms" => o.drift_ms = int(key, value, 0, HOUR_MS)?,
             "remove" => match value.to_ascii_lowercase().as_str() {
                 "false" | "0" | "" => {}
                 "true" | "1" => {
@@ -277,12 +285,23 @@ fn options(map: &BTreeMap<String, &str>) -> Result<Options> {
             _ => {
                 return Err(LockError::config(
                     key,
-                    "unknown option (known: retry_timeout, max_key_size, max_expiration, max_value, pool_size, reconnect, timeout, retries, failures, retry, remove, idle)",
+                    "unknown option (known: retry_timeout, max_key_size, max_expiration, max_value, pool_size, reconnect, timeout, retries, failures, retry, remove, idle, drift_factor, drift_ms)",
                 ));
             }
         }
     }
     Ok(o)
+}
+
+/// A decimal fraction in `0..=max` (`0.01`), as parts per million.
+fn fraction_ppm(key: &str, value: &str, max: f64) -> Result<u32> {
+    match value.parse::<f64>() {
+        Ok(f) if f.is_finite() && (0.0..=max).contains(&f) => Ok((f * 1_000_000.0).round() as u32),
+        _ => Err(LockError::new(
+            Code::InvalidConfig,
+            format!("config key {key}: expected a fraction in 0..={max}, got {value:?}"),
+        )),
+    }
 }
 
 fn int(key: &str, value: &str, min: u64, max: u64) -> Result<u64> {
@@ -356,6 +375,8 @@ mod tests {
             ("options.max_value", "10"),
             ("options.remove", "true"),
             ("options.timout", "10"),
+            ("options.drift_factor", "0.9"),
+            ("options.drift_factor", "NaN"),
         ] {
             let err = cfg(&[(key, value)]).expect_err(key);
             assert_eq!(err.code, Code::InvalidConfig);

@@ -39,6 +39,10 @@ pub enum Code {
     InvalidLease,
     /// Blocking acquire ran out of time.
     LockTimeout,
+    /// The lease is no longer held: expired, evicted, released, taken over, or its server restarted.
+    LockLost,
+    /// The server cannot support the lock (CAS disabled with `-C`).
+    Unsupported,
     /// Could not connect, or the connection failed.
     ConnectFailed,
     /// The server did not answer within `options.timeout`.
@@ -65,6 +69,8 @@ impl Code {
             Code::InvalidTtl => "INVALID_TTL",
             Code::InvalidLease => "INVALID_LEASE",
             Code::LockTimeout => "LOCK_TIMEOUT",
+            Code::LockLost => "LOCK_LOST",
+            Code::Unsupported => "UNSUPPORTED",
             Code::ConnectFailed => "CONNECT_FAILED",
             Code::Timeout => "TIMEOUT",
             Code::ServerDown => "SERVER_DOWN",
@@ -82,7 +88,8 @@ impl Code {
             }
             Code::NotOpened => Category::InvalidState,
             Code::InvalidKey | Code::InvalidTtl | Code::InvalidLease => Category::BadRequest,
-            Code::LockTimeout => Category::Conflict,
+            Code::LockTimeout | Code::LockLost => Category::Conflict,
+            Code::Unsupported => Category::Unsupported,
             Code::ConnectFailed | Code::Timeout | Code::ServerDown => Category::NoResponse,
             Code::Protocol | Code::ServerError | Code::ClientError => Category::FailedInvocation,
         }

@@ -1,5 +1,26 @@
 //! A held lock, and the owner token that proves it.
 
+/// Orders the acquisitions of a key: later acquisitions carry larger tokens.
+///
+/// It is the memcached process's start time (seconds, from `stats`) and the CAS the acquisition's
+/// item got. CAS values come from one counter per process that only grows (evicting or deleting the
+/// item, even `flush_all`, does not reset it), so within a process later acquisitions get larger
+/// CAS values; a restarted process has a later start time. Assumptions (README "Fencing tokens"):
+/// the key stays on the same server, that server's wall clock does not step back across restarts,
+/// and a process runs into a later second than the one it started in before the next one starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct FencingToken {
+    pub server_start: u64,
+    pub sequence: u64,
+}
+
+impl FencingToken {
+    /// One number: `server_start · 2^64 + sequence`.
+    pub fn as_u128(self) -> u128 {
+        (u128::from(self.server_start) << 64) | u128::from(self.sequence)
+    }
+}
+
 /// What a holder knows about its lock. Mirrors the WIT `lease` record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -13,6 +34,8 @@ pub struct Lease {
     pub ttl_ms: u64,
     /// Host monotonic time after which the holder must assume the lock lost.
     pub valid_until_ns: u64,
+    /// Set at acquisition; kept by extensions.
+    pub fencing_token: FencingToken,
 }
 
 /// 128 random bits as 32 lowercase hex digits: unguessable, and never equal to another holder's.
@@ -21,7 +44,10 @@ pub fn new_owner_token(random: impl Fn() -> u64) -> String {
 }
 
 /// The part of a ttl the holder does not count on: clock rate differences and scheduling
-/// (Redlock's rule: 1 % of the ttl plus 2 ms).
-pub fn drift_allowance_ms(ttl_ms: u64) -> u64 {
-    ttl_ms / 100 + 2
+/// (Redlock's rule, configurable: `options.drift_factor` of the ttl plus `options.drift_ms`).
+/// Never more than the ttl itself.
+pub fn drift_allowance_ms(ttl_ms: u64, drift_ppm: u32, drift_ms: u64) -> u64 {
+    (ttl_ms.saturating_mul(u64::from(drift_ppm)) / 1_000_000)
+        .saturating_add(drift_ms)
+        .min(ttl_ms)
 }

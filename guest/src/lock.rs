@@ -19,14 +19,23 @@ use crate::driver::servers::{Answer, Outcome, Servers, TripFailure};
 use crate::driver::{Host, ms_to_ns};
 use crate::error::{Code, LockError, Result};
 use crate::key::LockKey;
-use crate::lease::{Lease, drift_allowance_ms, new_owner_token};
-use crate::protocol::{MetaStatus, Request};
+use crate::lease::{FencingToken, Lease, drift_allowance_ms, new_owner_token};
+use crate::protocol::{MetaStatus, Request, ServerIdentity};
 use crate::ttl::Ttl;
 
 /// Longest blocking-acquire timeout accepted (about 34 years): keeps every deadline finite.
 pub const MAX_TIMEOUT_MS: i64 = 1 << 40;
 /// Orphans remembered at most; older ones expire on the server by their ttl anyway.
 const MAX_ORPHANS: usize = 64;
+
+/// What a compare-and-delete found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deletion {
+    Deleted,
+    CasMismatch,
+    Missing,
+    OtherServer,
+}
 
 /// An acquire that may have been stored after we stopped waiting for its reply.
 struct Orphan {
@@ -136,6 +145,26 @@ impl<H: Host> MemcachedLock<H> {
     pub fn release(&mut self, correlation_id: Option<&str>, lease: &Lease) -> Result<bool> {
         self.release_inner(lease)
             .map_err(|e| e.with_correlation(correlation_id))
+    }
+
+    /// Prolongs `lease` to `ttl_ms` from now, if and only if it is still this lease's item on the
+    /// same server process (`ms … C<cas>`; never a touch). Returns the updated lease (new CAS and
+    /// valid-until, same fencing token); a lease that is no longer held is `LOCK_LOST`.
+    pub fn extend(
+        &mut self,
+        correlation_id: Option<&str>,
+        lease: &Lease,
+        ttl_ms: i64,
+    ) -> Result<Lease> {
+        let extended = self
+            .extend_inner(lease, ttl_ms)
+            .map_err(|e| e.with_correlation(correlation_id))?;
+        if let Some(held) = self.held.get_mut(&lease.key)
+            && held.owner_token == lease.owner_token
+        {
+            *held = extended.clone();
+        }
+        Ok(extended)
     }
 
     /// Seed API: `tryAcquireLock`.
@@ -265,22 +294,24 @@ impl<H: Host> MemcachedLock<H> {
                 ttl_secs: ttl.wire_secs(),
                 opaque,
             };
-            let lease = |cas: u64, epoch: String| Lease {
+            let valid_until_ns = self.valid_until(sent_at, ttl);
+            let lease = |cas: u64, server: &ServerIdentity| Lease {
                 key: raw_key.to_vec(),
                 owner_token: token.clone(),
                 cas,
-                server_epoch: epoch,
+                server_epoch: server.epoch(),
                 ttl_ms: ttl.ms(),
-                valid_until_ns: sent_at.saturating_add(ms_to_ns(
-                    ttl.ms() - drift_allowance_ms(ttl.ms()).min(ttl.ms()),
-                )),
+                valid_until_ns,
+                fencing_token: FencingToken {
+                    server_start: server.started_at,
+                    sequence: cas,
+                },
             };
             let result = self.trip(index, &request, false, None);
             let failure = match result {
                 Ok(Some(answer)) => match (answer.reply.status, answer.reply.cas) {
-                    (MetaStatus::Stored, Some(cas)) => {
-                        return Ok(Some(lease(cas, answer.server.epoch())));
-                    }
+                    (MetaStatus::Stored, Some(0)) => return Err(cas_disabled(&answer.server)),
+                    (MetaStatus::Stored, Some(cas)) => return Ok(Some(lease(cas, &answer.server))),
                     (MetaStatus::NotStored, _) => return Ok(None),
                     (status, _) => TripFailure {
                         error: LockError::new(
@@ -300,7 +331,7 @@ impl<H: Host> MemcachedLock<H> {
                     return Err(failure.error);
                 }
                 Outcome::Settled => match self.lookup_token(index, &key, &token) {
-                    Ok(Some((cas, epoch))) => return Ok(Some(lease(cas, epoch))),
+                    Ok(Some((cas, server))) => return Ok(Some(lease(cas, &server))),
                     Ok(None) if !resent => resent = true,
                     Ok(None) => return Err(failure.error),
                     Err(_) => {
@@ -352,27 +383,34 @@ impl<H: Host> MemcachedLock<H> {
         if lease.cas == 0 || lease.server_epoch.is_empty() {
             return self.delete_if_token(index, &key, &lease.owner_token);
         }
-        self.delete_if_cas(index, &key, lease.cas, &lease.server_epoch)
+        match self.delete_if_cas(index, &key, lease.cas, &lease.server_epoch)? {
+            Deletion::Deleted => Ok(true),
+            // The CAS moved: another owner, or an extension of this lease made through another
+            // copy of it (a handle). The owner token decides.
+            Deletion::CasMismatch => self.delete_if_token(index, &key, &lease.owner_token),
+            Deletion::Missing | Deletion::OtherServer => Ok(false),
+        }
     }
 
-    /// `md <key> C<cas>` on a connection to process `epoch`; `false` if that process is gone
-    /// (its items went with it) or the item is not ours any more.
+    /// `md <key> C<cas>`, sent only on a connection to server process `epoch`.
     fn delete_if_cas(
         &mut self,
         index: usize,
         key: &LockKey,
         cas: u64,
         epoch: &str,
-    ) -> Result<bool> {
+    ) -> Result<Deletion> {
         let opaque = self.opaque();
         let request = Request::DeleteIfCas { key, cas, opaque };
         let answer = self
             .trip(index, &request, true, Some(epoch))
             .map_err(|f| f.error)?;
         match answer.map(|a| a.reply.status) {
-            None => Ok(false),
-            Some(MetaStatus::Stored) => Ok(true),
-            Some(MetaStatus::Exists | MetaStatus::NotFound) => Ok(false),
+            // That process is gone, and its items with it.
+            None => Ok(Deletion::OtherServer),
+            Some(MetaStatus::Stored) => Ok(Deletion::Deleted),
+            Some(MetaStatus::Exists) => Ok(Deletion::CasMismatch),
+            Some(MetaStatus::NotFound) => Ok(Deletion::Missing),
             Some(other) => Err(LockError::new(
                 Code::Protocol,
                 format!("unexpected reply {other:?} to a delete"),
@@ -383,18 +421,20 @@ impl<H: Host> MemcachedLock<H> {
     /// Reads the key; deletes it only if it holds `token`.
     fn delete_if_token(&mut self, index: usize, key: &LockKey, token: &str) -> Result<bool> {
         match self.lookup_token(index, key, token)? {
-            Some((cas, epoch)) => self.delete_if_cas(index, key, cas, &epoch),
+            Some((cas, server)) => {
+                Ok(self.delete_if_cas(index, key, cas, &server.epoch())? == Deletion::Deleted)
+            }
             None => Ok(false),
         }
     }
 
-    /// `Some((cas, epoch))` if `key` currently holds `token`.
+    /// `Some((cas, server))` if `key` currently holds `token`.
     fn lookup_token(
         &mut self,
         index: usize,
         key: &LockKey,
         token: &str,
-    ) -> Result<Option<(u64, String)>> {
+    ) -> Result<Option<(u64, ServerIdentity)>> {
         let opaque = self.opaque();
         let request = Request::Get { key, opaque };
         let Some(answer) = self
@@ -406,13 +446,84 @@ impl<H: Host> MemcachedLock<H> {
         match (answer.reply.status, answer.reply.value, answer.reply.cas) {
             (MetaStatus::Miss, _, _) => Ok(None),
             (MetaStatus::Value, Some(value), Some(cas)) => {
-                Ok((value == token.as_bytes()).then(|| (cas, answer.server.epoch())))
+                Ok((value == token.as_bytes()).then_some((cas, answer.server)))
             }
             (status, _, _) => Err(LockError::new(
                 Code::Protocol,
                 format!("unexpected reply {status:?} to a get"),
             )),
         }
+    }
+
+    /// When a lease whose request left at `sent_at` stops being counted on.
+    fn valid_until(&self, sent_at: u64, ttl: Ttl) -> u64 {
+        let options = &self.config.options;
+        let allowance = drift_allowance_ms(ttl.ms(), options.drift_ppm, options.drift_ms);
+        sent_at.saturating_add(ms_to_ns(ttl.ms() - allowance))
+    }
+
+    fn extend_inner(&mut self, lease: &Lease, ttl_ms: i64) -> Result<Lease> {
+        let options = self.config.options.clone();
+        let index = self.servers_or_not_opened()?.index_for(&lease.key);
+        let key = LockKey::new(&lease.key, options.max_key_size)
+            .map_err(|e| LockError::new(Code::InvalidLease, e.message))?;
+        let ttl = Ttl::new(ttl_ms, options.max_expiration)?;
+        let lost = |why: &str| {
+            LockError::new(
+                Code::LockLost,
+                format!("lease on {} is lost: {why}", key.display()),
+            )
+        };
+        let (mut cas, mut epoch) = (lease.cas, lease.server_epoch.clone());
+        if cas == 0 || epoch.is_empty() {
+            let (found, server) = self
+                .lookup_token(index, &key, &lease.owner_token)?
+                .ok_or_else(|| lost("not held"))?;
+            (cas, epoch) = (found, server.epoch());
+        }
+        // One retry, after learning that an earlier extension of ours did apply (new CAS).
+        for _ in 0..2 {
+            let sent_at = self.host.now_ns();
+            let opaque = self.opaque();
+            let request = Request::Extend {
+                key: &key,
+                value: lease.owner_token.as_bytes(),
+                ttl_secs: ttl.wire_secs(),
+                cas,
+                opaque,
+            };
+            let status = match self.trip(index, &request, false, Some(&epoch)) {
+                Ok(None) => return Err(lost("its memcached server restarted")),
+                Ok(Some(answer)) => match (answer.reply.status, answer.reply.cas) {
+                    (MetaStatus::Stored, Some(new_cas)) => {
+                        return Ok(Lease {
+                            cas: new_cas,
+                            ttl_ms: ttl.ms(),
+                            valid_until_ns: self.valid_until(sent_at, ttl),
+                            ..lease.clone()
+                        });
+                    }
+                    (MetaStatus::NotFound, _) => return Err(lost("expired, evicted or released")),
+                    (MetaStatus::Exists, _) => MetaStatus::Exists,
+                    (status, _) => {
+                        return Err(LockError::new(
+                            Code::Protocol,
+                            format!("unexpected reply {status:?} to an extend"),
+                        ));
+                    }
+                },
+                Err(failure) if failure.outcome == Outcome::NotApplied => return Err(failure.error),
+                // The extension may have applied: the token lookup below tells.
+                Err(_) => MetaStatus::Exists,
+            };
+            debug_assert_eq!(status, MetaStatus::Exists);
+            // The CAS moved: another owner, or an extension of ours whose reply we never saw.
+            match self.lookup_token(index, &key, &lease.owner_token)? {
+                Some((found, server)) if server.epoch() == epoch && found != cas => cas = found,
+                _ => return Err(lost("held by another owner")),
+            }
+        }
+        Err(lost("its CAS keeps changing"))
     }
 
     fn remember_orphan(
@@ -455,6 +566,16 @@ impl<H: Host> MemcachedLock<H> {
             }
         }
     }
+}
+
+fn cas_disabled(server: &ServerIdentity) -> LockError {
+    LockError::new(
+        Code::Unsupported,
+        format!(
+            "memcached (pid {}) returns CAS 0: it runs with CAS disabled (-C), which memlock needs",
+            server.pid
+        ),
+    )
 }
 
 /// Requests sent without `only_on` are never declined.

@@ -11,4 +11,4 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use memlock::lock::types::{ErrorCategory, Lease, LockError};
+pub use memlock::lock::types::{ErrorCategory, FencingToken, Lease, LockError};

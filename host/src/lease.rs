@@ -1,7 +1,7 @@
 //! A held lock as the host sees it, and its portable handle.
 //!
-//! The handle (`ml1.<key hex>.<owner token>.<cas>.<server epoch>`) carries what another process
-//! needs to release the lease: that is how `memlock acquire` in one shell hands a lock to
+//! The handle (`ml1.<key hex>.<owner token>.<cas>.<server epoch>.<fencing token>`) carries what
+//! another process needs to release or extend the lease: that is how `memlock acquire` in one shell hands a lock to
 //! `memlock release` in another. It holds no secret beyond the owner token, which is what lets its
 //! bearer release the lock: treat it like the lock itself.
 
@@ -11,6 +11,28 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::bindings;
+
+/// Orders the acquisitions of a key: each acquisition's token is larger than every earlier one's.
+/// A guarded resource stores the largest token it has accepted and rejects smaller ones.
+/// `server_start · 2^64 + sequence` (README "Fencing tokens" states the assumptions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct FencingToken(pub u128);
+
+impl FencingToken {
+    pub fn server_start(self) -> u64 {
+        (self.0 >> 64) as u64
+    }
+
+    pub fn sequence(self) -> u64 {
+        self.0 as u64
+    }
+}
+
+impl fmt::Display for FencingToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
 
 /// A lease returned by an acquire.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +44,7 @@ pub struct Lease {
     pub ttl: Duration,
     /// When this holder must assume the lock lost (`None` for a lease parsed from a handle).
     pub valid_until: Option<Instant>,
+    pub fencing_token: FencingToken,
 }
 
 const HANDLE_PREFIX: &str = "ml1";
@@ -57,6 +80,10 @@ impl Lease {
             server_epoch: lease.server_epoch,
             ttl: Duration::from_millis(lease.ttl_ms),
             valid_until: Some(clock.to_instant(lease.valid_until_ns)),
+            fencing_token: FencingToken(
+                (u128::from(lease.fencing_token.server_start) << 64)
+                    | u128::from(lease.fencing_token.sequence),
+            ),
         }
     }
 
@@ -68,6 +95,10 @@ impl Lease {
             server_epoch: self.server_epoch.clone(),
             ttl_ms: u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX),
             valid_until_ns: self.valid_until.map(|t| clock.to_ns(t)).unwrap_or(0),
+            fencing_token: bindings::FencingToken {
+                server_start: self.fencing_token.server_start(),
+                sequence: self.fencing_token.sequence(),
+            },
         }
     }
 
@@ -83,20 +114,22 @@ impl Lease {
         String::from_utf8_lossy(&self.key).into_owned()
     }
 
-    /// The portable handle: `ml1.<key hex>.<owner token>.<cas>.<server epoch>`.
+    /// The portable handle: `ml1.<key hex>.<owner token>.<cas>.<server epoch>.<fencing token>`.
     pub fn handle(&self) -> String {
         let key: String = self.key.iter().map(|b| format!("{b:02x}")).collect();
         format!(
-            "{HANDLE_PREFIX}.{key}.{}.{}.{}",
-            self.owner_token, self.cas, self.server_epoch
+            "{HANDLE_PREFIX}.{key}.{}.{}.{}.{}",
+            self.owner_token, self.cas, self.server_epoch, self.fencing_token
         )
     }
 
     /// Parses a handle made by [`Lease::handle`].
     pub fn from_handle(handle: &str) -> Result<Lease, HandleError> {
         let parts: Vec<&str> = handle.trim().split('.').collect();
-        let [prefix, key, token, cas, epoch] = parts[..] else {
-            return Err(HandleError("expected ml1.<key>.<token>.<cas>.<epoch>"));
+        let [prefix, key, token, cas, epoch, fence] = parts[..] else {
+            return Err(HandleError(
+                "expected ml1.<key>.<token>.<cas>.<epoch>.<fencing token>",
+            ));
         };
         if prefix != HANDLE_PREFIX {
             return Err(HandleError("it does not start with ml1."));
@@ -118,6 +151,9 @@ impl Lease {
         if !epoch.bytes().all(|b| b.is_ascii_digit() || b == b':') {
             return Err(HandleError("the server epoch is not pid:start"));
         }
+        let fence = fence
+            .parse()
+            .map_err(|_| HandleError("the fencing token is not a number"))?;
         Ok(Lease {
             key,
             owner_token: token.to_owned(),
@@ -125,6 +161,7 @@ impl Lease {
             server_epoch: epoch.to_owned(),
             ttl: Duration::ZERO,
             valid_until: None,
+            fencing_token: FencingToken(fence),
         })
     }
 }
@@ -148,6 +185,7 @@ mod tests {
             server_epoch: "1234:1700000000".into(),
             ttl: Duration::ZERO,
             valid_until: None,
+            fencing_token: FencingToken((1_700_000_000u128 << 64) | 42),
         };
         assert_eq!(Lease::from_handle(&lease.handle()), Ok(lease));
         for bad in [

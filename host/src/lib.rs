@@ -6,12 +6,13 @@
 //! - `imports`: the component's imports (socket, clock, discovery) on the store's [`state`];
 //! - [`net`] and [`discovery`]: what those imports are backed by, swappable (the simulation
 //!   plugs in turmoil's network);
-//! - [`lease`]: leases and their portable handles.
+//! - [`lease`]: leases, fencing tokens and portable handles; [`guard`]: automatic renewal.
 
 mod bindings;
 mod cache;
 pub mod discovery;
 pub mod error;
+pub mod guard;
 mod imports;
 pub mod lease;
 pub mod lock;
@@ -21,6 +22,7 @@ mod state;
 
 pub use discovery::{Discovery, MemoryDiscovery};
 pub use error::{Error, ErrorCategory, LockError};
-pub use lease::Lease;
+pub use guard::{LeaseGuard, LeaseLost};
+pub use lease::{FencingToken, Lease};
 pub use lock::{Environment, Lock};
 pub use runtime::{COMPONENT_WASM, Runtime};

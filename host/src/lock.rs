@@ -22,6 +22,9 @@ use crate::net::{Network, TokioNetwork};
 use crate::runtime::Runtime;
 use crate::state::HostState;
 
+/// Longest blocking-acquire timeout the component accepts (2^40 ms, about 34 years): "forever".
+pub const MAX_TIMEOUT_MS: i64 = 1 << 40;
+
 /// What a lock instance's imports are backed by.
 #[derive(Clone)]
 pub struct Environment {
@@ -250,6 +253,23 @@ impl Lock {
             call_acquire(correlation_id, key, ttl_ms, timeout_ms)
         )?;
         Ok(Lease::from_wit(lease, self.clock))
+    }
+
+    /// Prolongs `lease` to `ttl_ms` from now if it is still held (owner-checked, restart-safe).
+    /// Returns the updated lease; a lease no longer held fails with `LOCK_LOST`.
+    pub async fn extend(
+        &self,
+        correlation_id: Option<&str>,
+        lease: &Lease,
+        ttl_ms: i64,
+    ) -> Result<Lease, Error> {
+        let wit = lease.to_wit(self.clock);
+        let extended = call!(
+            self,
+            correlation_id,
+            call_extend(correlation_id, &wit, ttl_ms)
+        )?;
+        Ok(Lease::from_wit(extended, self.clock))
     }
 
     /// Releases `lease` (from this or another process). `true` if this call deleted it; `false`

@@ -19,6 +19,15 @@ pub enum Request<'a> {
         ttl_secs: u32,
         opaque: u32,
     },
+    /// `ms <key> <len> b T<secs> C<cas> c`: store `value` only if the item's CAS is still `cas`
+    /// (compare-and-set), with a new ttl, returning the new CAS. A lease extension.
+    Extend {
+        key: &'a LockKey,
+        value: &'a [u8],
+        ttl_secs: u32,
+        cas: u64,
+        opaque: u32,
+    },
     /// `md <key> b C<cas>`: delete only if the item's CAS is still `cas`.
     DeleteIfCas {
         key: &'a LockKey,
@@ -53,6 +62,22 @@ impl Request<'_> {
                 out.extend_from_slice(value);
                 out.write_all(b"\r\n")
             }
+            Request::Extend {
+                key,
+                value,
+                ttl_secs,
+                cas,
+                opaque,
+            } => {
+                let _ = write!(
+                    out,
+                    "ms {} {} b T{ttl_secs} C{cas} c O{opaque}\r\n",
+                    key.wire(),
+                    value.len()
+                );
+                out.extend_from_slice(value);
+                out.write_all(b"\r\n")
+            }
             Request::DeleteIfCas { key, cas, opaque } => {
                 write!(out, "md {} b C{cas} O{opaque}\r\n", key.wire())
             }
@@ -66,6 +91,7 @@ impl Request<'_> {
     pub fn opaque(&self) -> Option<u32> {
         match *self {
             Request::Add { opaque, .. }
+            | Request::Extend { opaque, .. }
             | Request::DeleteIfCas { opaque, .. }
             | Request::Get { opaque, .. } => Some(opaque),
             Request::NoOp | Request::Stats => None,

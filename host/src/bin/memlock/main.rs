@@ -2,6 +2,7 @@
 
 mod demo;
 mod output;
+mod run;
 mod settings;
 
 use std::io::IsTerminal;
@@ -44,8 +45,10 @@ struct Cli {
     command: Command,
 }
 
-const EXIT_CODES: &str = "Exit codes: 0 acquired/released, 1 busy or lease no longer held, 2 usage, \
-3 timed out waiting, 4 invalid config/key/ttl/handle, 5 memcached unavailable or misbehaving, 6 internal error";
+const EXIT_CODES: &str = "Exit codes: 0 acquired/released/extended, 1 busy or lease no longer held, 2 usage, \
+3 timed out waiting, 4 invalid config/key/ttl/handle, 5 memcached unavailable or misbehaving, 6 internal error. \
+`run` exits with the command's status, or 7 if the lease was lost and the command stopped, 126/127 if the \
+command cannot be executed / is not found";
 
 #[derive(Subcommand)]
 enum Command {
@@ -71,6 +74,16 @@ enum Command {
         /// The lease handle (`ml1.…`).
         lease: String,
     },
+    /// Prolongs a lease by its handle to --ttl from now; prints the new handle.
+    Extend {
+        /// The lease handle (`ml1.…`).
+        lease: String,
+        /// New lease duration in milliseconds, from now.
+        #[arg(long, default_value_t = 10_000)]
+        ttl: i64,
+    },
+    /// Runs a command while holding KEY, renewing the lease; stops it if the lease is lost.
+    Run(run::RunArgs),
     /// Shows workers contending for a key on memcached (starts one if no server is configured).
     Demo(demo::DemoArgs),
     /// Internal: one demo worker process.
@@ -112,6 +125,7 @@ async fn run(cli: Cli, out: &Output) -> Exit {
     match cli.command {
         Command::Demo(args) => return demo::run(args, config, cli.json).await,
         Command::DemoWorker(args) => return demo::worker(args, config).await,
+        Command::Run(args) => return run::run(args, with_default_server(config), cid, out).await,
         _ => {}
     }
     let lock = match open(&with_default_server(config), cid).await {
@@ -146,7 +160,14 @@ async fn run(cli: Cli, out: &Output) -> Exit {
             },
             Err(e) => out.invalid(&e.to_string()),
         },
-        Command::Demo(_) | Command::DemoWorker(_) => Exit::Internal,
+        Command::Extend { lease, ttl } => match Lease::from_handle(&lease) {
+            Ok(lease) => match lock.extend(cid, &lease, ttl).await {
+                Ok(extended) => out.extended(&extended),
+                Err(e) => out.error(&e),
+            },
+            Err(e) => out.invalid(&e.to_string()),
+        },
+        Command::Demo(_) | Command::DemoWorker(_) | Command::Run(_) => Exit::Internal,
     };
     let _ = lock.close(cid).await;
     exit
@@ -194,7 +215,7 @@ pub async fn open(config: &Pairs, cid: Option<&str>) -> Result<Lock, Error> {
 }
 
 /// Shows a waiting line on a terminal while `wait` runs.
-async fn with_progress<T>(key: &str, json: bool, wait: impl Future<Output = T>) -> T {
+pub async fn with_progress<T>(key: &str, json: bool, wait: impl Future<Output = T>) -> T {
     let show = !json && std::io::stderr().is_terminal();
     let started = Instant::now();
     tokio::pin!(wait);

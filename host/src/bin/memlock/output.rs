@@ -12,23 +12,48 @@ use serde_json::json;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Acquired, released, done.
-    Ok = 0,
-    /// `try-acquire`: someone else holds the key. `release`: the lease was no longer held.
-    Busy = 1,
+    Ok,
+    /// `try-acquire`: someone else holds the key. `release`/`extend`: the lease was no longer held.
+    Busy,
     // 2 is clap's usage error.
     /// `acquire`: the timeout passed (`LOCK_TIMEOUT`).
-    Timeout = 3,
+    Timeout,
     /// Invalid configuration, key, ttl or lease handle.
-    Invalid = 4,
+    Invalid,
     /// memcached unreachable, stalled, or answering garbage.
-    Unavailable = 5,
+    Unavailable,
     /// A failure of memlock itself.
-    Internal = 6,
+    Internal,
+    /// `run`: the lease was lost while the command ran; the command was stopped.
+    LeaseLost,
+    /// `run`: the command cannot be executed.
+    CannotExecute,
+    /// `run`: the command was not found.
+    NotFound,
+    /// `run`: the command's own exit status (128 + N if killed by signal N).
+    Code(u8),
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Busy => 1,
+            Exit::Timeout => 3,
+            Exit::Invalid => 4,
+            Exit::Unavailable => 5,
+            Exit::Internal => 6,
+            Exit::LeaseLost => 7,
+            Exit::CannotExecute => 126,
+            Exit::NotFound => 127,
+            Exit::Code(code) => code,
+        }
+    }
 }
 
 impl From<Exit> for ExitCode {
     fn from(e: Exit) -> Self {
-        ExitCode::from(e as u8)
+        ExitCode::from(e.code())
     }
 }
 
@@ -41,6 +66,29 @@ fn secs(d: std::time::Duration) -> String {
 }
 
 impl Output {
+    pub fn extended(&self, lease: &Lease) -> Exit {
+        if self.json {
+            println!(
+                "{}",
+                json!({
+                    "status": "extended",
+                    "key": lease.key_text(),
+                    "lease": lease.handle(),
+                    "fencing_token": lease.fencing_token.to_string(),
+                    "valid_for_ms": lease.remaining().as_millis() as u64,
+                })
+            );
+        } else {
+            println!("{}", lease.handle());
+            eprintln!(
+                "extended {:?}: valid for {}",
+                lease.key_text(),
+                secs(lease.remaining())
+            );
+        }
+        Exit::Ok
+    }
+
     pub fn acquired(&self, lease: &Lease, waited: std::time::Duration) -> Exit {
         if self.json {
             println!(
@@ -52,6 +100,7 @@ impl Output {
                     "owner_token": lease.owner_token,
                     "cas": lease.cas,
                     "server_epoch": lease.server_epoch,
+                    "fencing_token": lease.fencing_token.to_string(),
                     "ttl_ms": lease.ttl.as_millis() as u64,
                     "valid_for_ms": lease.remaining().as_millis() as u64,
                     "waited_ms": waited.as_millis() as u64,
@@ -60,11 +109,12 @@ impl Output {
         } else {
             println!("{}", lease.handle());
             eprintln!(
-                "acquired {:?} for {} (valid for {}, waited {})",
+                "acquired {:?} for {} (valid for {}, waited {}, fencing token {})",
                 lease.key_text(),
                 secs(lease.ttl),
                 secs(lease.remaining()),
-                secs(waited)
+                secs(waited),
+                lease.fencing_token
             );
         }
         Exit::Ok
@@ -99,6 +149,7 @@ impl Output {
     pub fn error(&self, error: &Error) -> Exit {
         let exit = match error {
             Error::Lock(e) if e.code == "LOCK_TIMEOUT" => Exit::Timeout,
+            Error::Lock(e) if e.code == "LOCK_LOST" => Exit::Busy,
             Error::Lock(e) => match e.category {
                 ErrorCategory::BadRequest | ErrorCategory::Misconfiguration => Exit::Invalid,
                 ErrorCategory::NoResponse | ErrorCategory::FailedInvocation => Exit::Unavailable,
@@ -113,7 +164,7 @@ impl Output {
             };
             println!(
                 "{}",
-                json!({ "status": "error", "category": category, "code": code, "message": message, "exit": exit as u8 })
+                json!({ "status": "error", "category": category, "code": code, "message": message, "exit": exit.code() })
             );
         } else {
             eprintln!("memlock: {error}");
@@ -126,7 +177,7 @@ impl Output {
         if self.json {
             println!(
                 "{}",
-                json!({ "status": "error", "category": "BadRequest", "code": "INVALID_INPUT", "message": message, "exit": Exit::Invalid as u8 })
+                json!({ "status": "error", "category": "BadRequest", "code": "INVALID_INPUT", "message": message, "exit": Exit::Invalid.code() })
             );
         } else {
             eprintln!("memlock: {message}");

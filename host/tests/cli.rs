@@ -1,0 +1,176 @@
+//! The `memlock` binary against a real memcached: exit codes, handles across processes, and
+//! `memlock run` (exit status, renewal past several ttls, stopping the command when the lock is
+//! deleted under it).
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use memlock_tests::Memcached;
+use memlock_tests::raw::Raw;
+
+fn memlock(server: &Memcached, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_memlock"))
+        .args(["--server", &format!("127.0.0.1:{}", server.port())])
+        .args(args)
+        .output()
+        .expect("run memlock")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+#[test]
+fn acquire_busy_release_with_exit_codes() {
+    let server = Memcached::start();
+    let first = memlock(&server, &["try-acquire", "job", "--ttl", "30000"]);
+    assert_eq!(first.status.code(), Some(0), "{first:?}");
+    let handle = stdout(&first);
+    assert!(handle.starts_with("ml1."), "{handle}");
+
+    let busy = memlock(&server, &["try-acquire", "job"]);
+    assert_eq!(busy.status.code(), Some(1));
+    let timeout = memlock(&server, &["--json", "acquire", "job", "--timeout", "300"]);
+    assert_eq!(timeout.status.code(), Some(3));
+    assert!(
+        stdout(&timeout).contains("\"code\":\"LOCK_TIMEOUT\""),
+        "{}",
+        stdout(&timeout)
+    );
+
+    let extended = memlock(&server, &["extend", &handle, "--ttl", "60000"]);
+    assert_eq!(extended.status.code(), Some(0));
+    assert!(Raw::connect(server.port()).get(b"job").expect("held").ttl > 50);
+
+    assert_eq!(
+        memlock(&server, &["release", &handle]).status.code(),
+        Some(0),
+        "released by another process"
+    );
+    assert_eq!(
+        memlock(&server, &["release", &handle]).status.code(),
+        Some(1),
+        "not held any more"
+    );
+    assert_eq!(
+        memlock(&server, &["try-acquire", ""]).status.code(),
+        Some(4),
+        "invalid key"
+    );
+    assert_eq!(
+        memlock(&server, &["release", "garbage"]).status.code(),
+        Some(4),
+        "invalid handle"
+    );
+    assert_eq!(
+        memlock(
+            &server,
+            &["--set", "options.timeout=-1", "try-acquire", "k"]
+        )
+        .status
+        .code(),
+        Some(4)
+    );
+}
+
+#[test]
+fn unreachable_server_exits_5() {
+    let mut server = Memcached::start();
+    server.stop();
+    let out = memlock(
+        &server,
+        &["--set", "options.reconnect=300", "try-acquire", "k"],
+    );
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+}
+
+#[test]
+fn run_propagates_the_exit_status_and_exports_the_lease() {
+    let server = Memcached::start();
+    let out = memlock(
+        &server,
+        &[
+            "run",
+            "job",
+            "--",
+            "sh",
+            "-c",
+            "test -n \"$MEMLOCK_FENCING_TOKEN\" && test -n \"$MEMLOCK_LEASE\" && exit 42",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(42), "{out:?}");
+    assert!(
+        Raw::connect(server.port()).get(b"job").is_none(),
+        "released after the command"
+    );
+    let missing = memlock(&server, &["run", "job", "--", "/nonexistent/command"]);
+    assert_eq!(missing.status.code(), Some(127));
+}
+
+#[test]
+fn run_renews_past_several_ttls() {
+    let server = Memcached::start();
+    // A 600 ms lease held by a command that runs for 2.4 s: four ttls.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_memlock"))
+        .args([
+            "--server",
+            &format!("127.0.0.1:{}", server.port()),
+            "run",
+            "long",
+            "--ttl",
+            "600",
+        ])
+        .args(["--", "sleep", "2.4"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn memlock run");
+    let mut raw = Raw::connect(server.port());
+    let mut cas_seen = Vec::new();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if let Some(item) = raw.get(b"long")
+            && cas_seen.last() != Some(&item.cas)
+        {
+            cas_seen.push(item.cas);
+        }
+        std::thread::yield_now();
+    };
+    assert_eq!(status.code(), Some(0), "the lease was never lost");
+    assert!(
+        cas_seen.len() >= 4,
+        "renewed at least three times: CAS values {cas_seen:?}"
+    );
+    assert!(raw.get(b"long").is_none(), "released at exit");
+}
+
+#[test]
+fn run_stops_the_command_when_the_lock_is_deleted_under_it() {
+    let server = Memcached::start();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_memlock"))
+        .args([
+            "--server",
+            &format!("127.0.0.1:{}", server.port()),
+            "run",
+            "victim",
+            "--ttl",
+            "900",
+            "--grace",
+            "500",
+        ])
+        .args(["--", "sleep", "600"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn memlock run");
+    let mut raw = Raw::connect(server.port());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while raw.get(b"victim").is_none() {
+        assert!(Instant::now() < deadline, "memlock run never took the lock");
+    }
+    assert_eq!(raw.delete(b"victim"), "HD");
+    let status = child.wait().expect("memlock run exits");
+    assert_eq!(status.code(), Some(7), "lease lost: distinct exit code");
+}
