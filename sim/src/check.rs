@@ -5,9 +5,14 @@
 //!   lease's valid-until and the start of its release. Stated assumption: the key's item was not
 //!   lost (server crash or eviction) during the earlier lease, and the earlier holder's clock
 //!   drift is within the lock's allowance (1 %); a violation outside that is excused and counted.
-//! - **Release safety**: every item a server removed on a delete held an owner token issued to
-//!   the client that sent the delete (tokens of acquires whose outcome the client never learned
-//!   are unattributed and allowed).
+//! - **Release and extend safety**: every item a server deleted, or replaced by compare-and-set
+//!   (an extend), held an owner token issued to the client that sent the command, and an extend
+//!   stored the same token back (tokens of acquires whose outcome the client never learned are
+//!   unattributed and allowed).
+//! - **Fencing**: per key, the fencing tokens of successive acquisitions strictly increase, and the
+//!   guarded resource never accepted a token below one it had accepted. Stated assumption: the
+//!   key's server did not start twice within one second (memcached's start time has 1 s
+//!   resolution); a decrease across such a restart is excused and counted.
 //! - **Liveness**: after the faults stop, every client's final blocking acquire succeeds.
 //! - **Bounded calls**: no call lasts longer than its bound in simulated time, and every error is
 //!   one the README documents for these conditions.
@@ -16,7 +21,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::history::{Event, Op, Outcome};
-use crate::schedule::Case;
+use crate::schedule::{Case, FaultKind};
 
 /// The lock's drift allowance covers |drift| up to this.
 pub const DRIFT_ALLOWANCE: f64 = 0.01;
@@ -27,6 +32,8 @@ pub struct Report {
     /// Overlaps excused by a stated assumption (item lost, drift beyond allowance).
     pub excused: usize,
     pub acquisitions: usize,
+    /// Writes by stale holders that the guarded resource rejected thanks to fencing tokens.
+    pub stale_writes_rejected: usize,
 }
 
 /// Longest a single call may take: connect + stats + command, possibly a token lookup, resend
@@ -54,14 +61,25 @@ pub fn check(
 ) -> Report {
     let mut report = Report::default();
     let mut beliefs: HashMap<&str, Vec<Belief>> = HashMap::new();
+    // (client, key) → index of its open belief in `beliefs[key]`.
+    let mut open: HashMap<(usize, &str), usize> = HashMap::new();
     let mut owner: HashMap<&str, usize> = HashMap::new();
+    let mut fences: HashMap<&str, Vec<(u128, Duration)>> = HashMap::new();
     let losses: Vec<(usize, Duration, Duration)> = case
         .faults
         .iter()
         .filter_map(|f| f.kind.loses_items().map(|s| (s, f.at, f.at + f.duration)))
         .collect();
+    let restarts: Vec<(usize, Duration)> = case
+        .faults
+        .iter()
+        .filter_map(|f| match f.kind {
+            FaultKind::Crash { server } => Some((server, f.at + f.duration)),
+            _ => None,
+        })
+        .collect();
 
-    for (i, event) in events.iter().enumerate() {
+    for event in events {
         let Event::Call {
             client,
             op,
@@ -85,30 +103,44 @@ pub fn check(
             ));
         }
         match outcome {
-            Outcome::Acquired { token, valid_until } => {
+            Outcome::Acquired {
+                token,
+                valid_until,
+                fence,
+            } => {
                 report.acquisitions += 1;
                 owner.insert(token, *client);
-                // Belief ends at valid-until, or at the start of this client's next release of it.
-                let released = events[i + 1..].iter().find_map(|e| match e {
-                    Event::Call {
-                        client: c,
-                        op: Op::Release,
-                        key: k,
-                        started,
-                        ..
-                    } if c == client && k == key => Some(*started),
-                    _ => None,
-                });
-                let end = released.map_or(*valid_until, |r| r.min(*valid_until));
-                beliefs.entry(key).or_default().push(Belief {
+                fences.entry(key).or_default().push((*fence, *ended));
+                let list = beliefs.entry(key).or_default();
+                list.push(Belief {
                     client: *client,
                     start: *ended,
-                    end,
+                    end: *valid_until,
                 });
+                open.insert((*client, key), list.len() - 1);
+            }
+            Outcome::Extended { valid_until } => {
+                if let (Some(&i), Some(list)) = (
+                    open.get(&(*client, key.as_str())),
+                    beliefs.get_mut(key.as_str()),
+                ) {
+                    if *ended <= list[i].end {
+                        list[i].end = (*valid_until).max(list[i].end);
+                    } else {
+                        // The old lease had run out before the extension's reply: a new belief.
+                        list.push(Belief {
+                            client: *client,
+                            start: *ended,
+                            end: *valid_until,
+                        });
+                        open.insert((*client, key), list.len() - 1);
+                    }
+                }
             }
             Outcome::Error { code } => {
                 let documented = [
                     "LOCK_TIMEOUT",
+                    "LOCK_LOST",
                     "CONNECT_FAILED",
                     "TIMEOUT",
                     "SERVER_DOWN",
@@ -128,6 +160,12 @@ pub fn check(
                 }
             }
             _ => {}
+        }
+        if *op == Op::Release
+            && let Some(i) = open.remove(&(*client, key.as_str()))
+            && let Some(list) = beliefs.get_mut(key.as_str())
+        {
+            list[i].end = list[i].end.min(*started);
         }
     }
 
@@ -160,25 +198,90 @@ pub fn check(
         }
     }
 
+    for (key, list) in &fences {
+        let server = server_of(key);
+        for pair in list.windows(2) {
+            let ((earlier, _), (later, at)) = (pair[0], pair[1]);
+            if later > earlier {
+                continue;
+            }
+            // Excused only if the key's server restarted in between, within the same second as
+            // the start before it: then both processes report the same start time.
+            let starts: Vec<Duration> = std::iter::once(Duration::ZERO)
+                .chain(
+                    restarts
+                        .iter()
+                        .filter(|(s, _)| *s == server)
+                        .map(|(_, when)| *when),
+                )
+                .collect();
+            let same_second_restart = starts.iter().any(|&r| {
+                let previous = starts.iter().copied().filter(|&p| p < r).max();
+                r > pair[0].1 && r <= at && previous.is_some_and(|p| p.as_secs() == r.as_secs())
+            });
+            if same_second_restart {
+                report.excused += 1;
+            } else {
+                report.violations.push(format!(
+                    "fencing: {key} acquired at {at:?} with token {later} after token {earlier}"
+                ));
+            }
+        }
+    }
+
+    let mut highest: HashMap<&str, u128> = HashMap::new();
     for event in events {
-        let Event::Removal {
-            server,
-            peer,
-            key,
-            value,
-            at,
-        } = event
-        else {
-            continue;
-        };
-        let token = String::from_utf8_lossy(value);
-        if let Some(&holder) = owner.get(token.as_ref())
-            && format!("c{holder}") != *peer
-        {
-            report.violations.push(format!(
-                "release safety: {peer} deleted {} on mc{server} at {at:?}, a lease held by c{holder}",
-                String::from_utf8_lossy(key)
-            ));
+        match event {
+            Event::Write {
+                client,
+                key,
+                fence,
+                accepted,
+                at,
+            } => {
+                let top = highest.entry(key).or_insert(0);
+                if *accepted && *fence < *top {
+                    report.violations.push(format!(
+                        "fencing: the resource accepted c{client}'s token {fence} for {key} at {at:?} after {top}"
+                    ));
+                }
+                if *accepted {
+                    *top = (*top).max(*fence);
+                } else {
+                    report.stale_writes_rejected += 1;
+                }
+            }
+            Event::Removal {
+                server,
+                peer,
+                key,
+                value,
+                replaced_by,
+                at,
+            } => {
+                let token = String::from_utf8_lossy(value);
+                let what = if replaced_by.is_some() {
+                    "extended"
+                } else {
+                    "deleted"
+                };
+                if let Some(&holder) = owner.get(token.as_ref())
+                    && format!("c{holder}") != *peer
+                {
+                    report.violations.push(format!(
+                        "{what} safety: {peer} {what} {} on mc{server} at {at:?}, a lease held by c{holder}",
+                        String::from_utf8_lossy(key)
+                    ));
+                }
+                if let Some(new) = replaced_by
+                    && new != value
+                {
+                    report.violations.push(format!(
+                        "extend safety: {peer} changed the owner token of a lease"
+                    ));
+                }
+            }
+            _ => {}
         }
     }
     report

@@ -13,12 +13,17 @@ pub enum Op {
     Release,
     /// The final acquire after faults stop (liveness).
     Liveness,
+    Extend,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Outcome {
     Acquired {
         token: String,
+        valid_until: Duration,
+        fence: u128,
+    },
+    Extended {
         valid_until: Duration,
     },
     Busy,
@@ -45,12 +50,22 @@ pub enum Event {
         description: String,
         at: Duration,
     },
-    /// The server removed an item on a delete from `peer`; `value` is the owner token it held.
+    /// The server removed (delete) or replaced (compare-and-set: an extend) an item on a request
+    /// from `peer`; `value` is the owner token the item held.
     Removal {
         server: usize,
         peer: String,
         key: Vec<u8>,
         value: Vec<u8>,
+        replaced_by: Option<Vec<u8>>,
+        at: Duration,
+    },
+    /// A write to the guarded resource with a fencing token, accepted or rejected as stale.
+    Write {
+        client: usize,
+        key: String,
+        fence: u128,
+        accepted: bool,
         at: Duration,
     },
 }

@@ -7,12 +7,14 @@
 //! - [`world`]: one run of a case; [`workload`]: what each client does; [`runner`]: many cases
 //!   through proptest, shrinking failures;
 //! - [`history`] and [`check`]: the recorded events and the properties checked on them;
-//! - [`net`]: the component's socket import over `turmoil::net`.
+//! - [`net`]: the component's socket import over `turmoil::net`; [`resource`]: the guarded
+//!   resource that checks fencing tokens.
 
 pub mod check;
 pub mod fake;
 pub mod history;
 pub mod net;
+pub mod resource;
 pub mod runner;
 pub mod schedule;
 pub mod workload;

@@ -20,6 +20,7 @@ pub struct Summary {
     pub wall: Duration,
     pub acquisitions: usize,
     pub excused: usize,
+    pub stale_writes_rejected: usize,
     pub faults: BTreeMap<&'static str, usize>,
     pub failure: Option<(Case, String)>,
     failure_seen: bool,
@@ -50,6 +51,7 @@ pub fn run_cases(seed: u64, cases: u32, shape: &Shape, runtime: &'static Runtime
         s.simulated += run.simulated;
         s.acquisitions += run.report.acquisitions;
         s.excused += run.report.excused;
+        s.stale_writes_rejected += run.report.stale_writes_rejected;
         for (k, n) in run.faults {
             *s.faults.entry(k).or_default() += n;
         }

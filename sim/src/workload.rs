@@ -12,6 +12,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::history::{self, Event, History, Op, Outcome};
 use crate::net::TurmoilNetwork;
+use crate::resource::GuardedResource;
 
 pub const KEYS: [&str; 2] = ["k0", "k1"];
 pub const TTLS_MS: [i64; 4] = [300, 800, 1_500, 2_500];
@@ -75,10 +76,22 @@ fn error_code(e: &memlock_host::Error) -> String {
     e.code().unwrap_or("RUNTIME").to_string()
 }
 
+fn write(history: &History, resource: &GuardedResource, client: usize, key: &str, fence: u128) {
+    let accepted = resource.write(key, fence);
+    history.record(Event::Write {
+        client,
+        key: key.to_string(),
+        fence,
+        accepted,
+        at: history::now(),
+    });
+}
+
 pub async fn run_client(
     plan: ClientPlan,
     runtime: &'static Runtime,
     history: History,
+    resource: GuardedResource,
 ) -> turmoil::Result {
     let env = Environment {
         network: Arc::new(TurmoilNetwork),
@@ -130,8 +143,10 @@ pub async fn run_client(
                     Outcome::Acquired {
                         token: lease.owner_token.clone(),
                         valid_until,
+                        fence: lease.fencing_token.0,
                     },
                 );
+                write(&history, &resource, c, key, lease.fencing_token.0);
                 Some(lease)
             }
             Ok(None) => {
@@ -153,11 +168,30 @@ pub async fn run_client(
                 None
             }
         };
-        if let Some(lease) = lease {
-            // Hold, sometimes past the ttl (a slow holder).
+        if let Some(mut lease) = lease {
+            // Hold, sometimes past the ttl (a slow holder), sometimes extending half way.
             let hold = rng.random_range(0..(ttl as u64 * 6 / 5).max(1));
+            if rng.random_bool(0.3) {
+                tokio::time::sleep(Duration::from_millis(hold / 2)).await;
+                honour_pauses(&plan).await;
+                let started = history::now();
+                let outcome = match lock.extend(None, &lease, ttl).await {
+                    Ok(extended) => {
+                        lease = extended;
+                        Outcome::Extended {
+                            valid_until: history::now() + lease.remaining(),
+                        }
+                    }
+                    Err(e) => Outcome::Error {
+                        code: error_code(&e),
+                    },
+                };
+                record(&history, c, Op::Extend, key, ttl, started, outcome);
+            }
             tokio::time::sleep(Duration::from_millis(hold)).await;
             honour_pauses(&plan).await;
+            // The holder acts on the resource again, perhaps stale by now: the token decides.
+            write(&history, &resource, c, key, lease.fencing_token.0);
             if rng.random_bool(0.9) {
                 let started = history::now();
                 let outcome = match lock.release(None, &lease).await {
@@ -195,8 +229,10 @@ pub async fn run_client(
                     Outcome::Acquired {
                         token: lease.owner_token.clone(),
                         valid_until,
+                        fence: lease.fencing_token.0,
                     },
                 );
+                write(&history, &resource, c, key, lease.fencing_token.0);
                 let released_at = history::now();
                 let outcome = match lock.release(None, &lease).await {
                     Ok(deleted) => Outcome::Released { deleted },

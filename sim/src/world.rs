@@ -9,6 +9,7 @@ use memlock_host::Runtime;
 use crate::check::{self, Limits, Report};
 use crate::fake::serve::{ServerConfig, ServerHandle, serve_connection};
 use crate::history::{Event, History, fingerprint};
+use crate::resource::GuardedResource;
 use crate::schedule::{Case, FaultKind};
 use crate::workload::{self, ClientPlan};
 
@@ -51,6 +52,7 @@ pub fn run(case: &Case, runtime: &'static Runtime) -> RunResult {
         .max_message_latency(Duration::from_millis(3))
         .build();
     let history = History::default();
+    let resource = GuardedResource::default();
 
     let handles: Vec<ServerHandle> = (0..case.servers)
         .map(|_| ServerHandle::new(SERVER, 0, Duration::ZERO))
@@ -104,7 +106,7 @@ pub fn run(case: &Case, runtime: &'static Runtime) -> RunResult {
         };
         sim.client(
             format!("c{c}"),
-            workload::run_client(plan, runtime, history.clone()),
+            workload::run_client(plan, runtime, history.clone(), resource.clone()),
         );
     }
 
@@ -151,6 +153,7 @@ pub fn run(case: &Case, runtime: &'static Runtime) -> RunResult {
                 peer: removal.peer,
                 key: removal.key,
                 value: removal.value,
+                replaced_by: removal.replaced_by,
                 at: removal.at,
             });
         }

@@ -96,7 +96,7 @@ fn main() -> ExitCode {
         .map(|(k, n)| format!("{k}={n}"))
         .collect();
     println!(
-        "sim: {} cases (+{} shrink runs), {:.1} simulated s in {:.1} wall s ({:.1} sim-s/wall-s), {} acquisitions, faults [{}], {} excused overlaps, {} violations",
+        "sim: {} cases (+{} shrink runs), {:.1} simulated s in {:.1} wall s ({:.1} sim-s/wall-s), {} acquisitions, faults [{}], {} excused, {} stale writes rejected by fencing, {} violations",
         summary.cases,
         summary.shrink_runs,
         summary.simulated.as_secs_f64(),
@@ -105,6 +105,7 @@ fn main() -> ExitCode {
         summary.acquisitions,
         faults.join(" "),
         summary.excused,
+        summary.stale_writes_rejected,
         if summary.failure.is_some() { 1 } else { 0 }
     );
     match summary.failure {

@@ -26,6 +26,8 @@ pub struct FakeMemcached {
     process_started: u64,
     /// Items removed by delete commands since the caller last drained it: (key, value).
     pub removed: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Compare-and-set stores applied since the caller last drained it: (key, old value, new value).
+    pub swapped: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>,
 }
 
 /// The result of feeding bytes to the server.
@@ -46,6 +48,7 @@ impl FakeMemcached {
             pid,
             process_started,
             removed: Vec::new(),
+            swapped: Vec::new(),
         }
     }
 
@@ -133,6 +136,12 @@ impl FakeMemcached {
             (Mode::Set | Mode::Replace, Some(_)) => Mode::Cas,
             (mode, _) => mode,
         };
+        let previous = if mode == Mode::Cas {
+            self.store.peek(&key, now).map(|i| i.value.clone())
+        } else {
+            None
+        };
+        let journal = (key.clone(), value.clone());
         let (status, cas) = match (mode, existing) {
             (Mode::Cas, None) => ("NF", 0),
             (Mode::Cas, Some(have)) if Some(have) != flags.compare_cas => ("EX", 0),
@@ -154,6 +163,9 @@ impl FakeMemcached {
                 }
             },
         };
+        if let (Some(old), "HD") = (previous, status) {
+            self.swapped.push((journal.0, old, journal.1));
+        }
         if status == "HD" && flags.quiet {
             return reply(total, Vec::new());
         }

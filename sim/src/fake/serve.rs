@@ -16,12 +16,15 @@ use super::{FakeMemcached, Step};
 /// `ITEM_UPDATE_INTERVAL + 2` seconds.
 const START_TICK: u64 = 62;
 
-/// A delete the server applied, attributed to the connection that sent it.
+/// A delete or compare-and-set the server applied, attributed to the connection that sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Removal {
     pub peer: String,
     pub key: Vec<u8>,
+    /// The value the item held before (the owner token it was deleted or extended with).
     pub value: Vec<u8>,
+    /// For a compare-and-set: the value stored; `None` for a delete.
+    pub replaced_by: Option<Vec<u8>>,
     pub at: Duration,
 }
 
@@ -130,12 +133,22 @@ where
                         // Simulated time under turmoil; outside a simulation nobody reads it.
                         let at = turmoil::sim_elapsed().unwrap_or_default();
                         let removed = std::mem::take(&mut state.memcached.removed);
+                        let swapped = std::mem::take(&mut state.memcached.swapped);
+                        let removals = removed
+                            .into_iter()
+                            .map(|(key, value)| (key, value, None))
+                            .chain(
+                                swapped
+                                    .into_iter()
+                                    .map(|(key, old, new)| (key, old, Some(new))),
+                            );
                         state
                             .removals
-                            .extend(removed.into_iter().map(|(key, value)| Removal {
+                            .extend(removals.map(|(key, value, replaced_by)| Removal {
                                 peer: peer.clone(),
                                 key,
                                 value,
+                                replaced_by,
                                 at,
                             }));
                         if std::mem::take(&mut state.lose_next_reply) {
