@@ -265,7 +265,7 @@ fn options(map: &BTreeMap<String, &str>) -> Result<Options> {
             "failures" => o.failures = int(key, value, 1, 1_000_000)? as u32,
             "retry" => o.retry = int(key, value, 0, 24 * HOUR_MS)?,
             "idle" => o.idle = int(key, value, 0, 24 * HOUR_MS)?,
-            "drift_factor" => o.drift_ppm = fraction_ppm(key, value, 0.5)?,
+            "drift_factor" => o.drift_ppm = fraction_ppm(key, value)?,
             "drift_ms" => o.drift_ms = int(key, value, 0, HOUR_MS)?,
             "remove" => match value.to_ascii_lowercase().as_str() {
                 "false" | "0" | "" => {}
@@ -293,15 +293,24 @@ fn options(map: &BTreeMap<String, &str>) -> Result<Options> {
     Ok(o)
 }
 
-/// A decimal fraction in `0..=max` (`0.01`), as parts per million.
-fn fraction_ppm(key: &str, value: &str, max: f64) -> Result<u32> {
-    match value.parse::<f64>() {
-        Ok(f) if f.is_finite() && (0.0..=max).contains(&f) => Ok((f * 1_000_000.0).round() as u32),
-        _ => Err(LockError::new(
+/// A decimal fraction from 0 to 0.5 (`0.01`), as parts per million. Parsed by hand: float
+/// parsing and formatting would add tens of kilobytes to the component.
+fn fraction_ppm(key: &str, value: &str) -> Result<u32> {
+    let parsed = match value.split_once('.') {
+        None => value.parse::<u32>().ok().filter(|&n| n == 0),
+        Some(("0" | "", digits))
+            if (1..=6).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            format!("{digits:0<6}").parse::<u32>().ok()
+        }
+        Some(_) => None,
+    };
+    parsed.filter(|&ppm| ppm <= 500_000).ok_or_else(|| {
+        LockError::new(
             Code::InvalidConfig,
-            format!("config key {key}: expected a fraction in 0..={max}, got {value:?}"),
-        )),
-    }
+            format!("config key {key}: expected a fraction from 0 to 0.5 (at most 6 decimals), got {value:?}"),
+        )
+    })
 }
 
 fn int(key: &str, value: &str, min: u64, max: u64) -> Result<u64> {
@@ -327,6 +336,16 @@ mod tests {
             host: host.into(),
             port,
         })
+    }
+
+    #[test]
+    fn drift_factor_is_a_decimal_fraction() {
+        let ppm = |v: &str| cfg(&[("options.drift_factor", v)]).map(|c| c.options.drift_ppm);
+        assert_eq!(ppm("0.01"), Ok(10_000));
+        assert_eq!(ppm("0.5"), Ok(500_000));
+        assert_eq!(ppm("0"), Ok(0));
+        assert_eq!(ppm(".000001"), Ok(1));
+        assert!(ppm("0.5000001").is_err() && ppm("0.6").is_err() && ppm("-0.1").is_err());
     }
 
     #[test]
@@ -377,6 +396,7 @@ mod tests {
             ("options.timout", "10"),
             ("options.drift_factor", "0.9"),
             ("options.drift_factor", "NaN"),
+            ("options.drift_factor", "1e-2"),
         ] {
             let err = cfg(&[(key, value)]).expect_err(key);
             assert_eq!(err.code, Code::InvalidConfig);
