@@ -39,3 +39,8 @@ memlock *ARGS:
 sim *ARGS: setup
     cargo build --locked -p memlock-sim --bin sim
     target/debug/sim {{ARGS}}
+
+# Lock cost against the one-round-trip floor, side by side in one run (release build).
+bench: setup
+    cargo build --release --locked -p memlock-host -p memlock-bench
+    target/release/memlock-bench

@@ -157,7 +157,7 @@ pub fn connection_spec(prefix: &str, params: &BTreeMap<&str, &str>) -> Result<Co
             "protocol" => {
                 return Err(LockError::config(
                     &format!("{prefix}.protocol"),
-                    format!("protocol {value:?} is not supported; only memcached"),
+                    format!("protocol \"{value}\" is not supported; only memcached"),
                 ));
             }
             other => {
@@ -178,7 +178,7 @@ pub fn connection_spec(prefix: &str, params: &BTreeMap<&str, &str>) -> Result<Co
         Some(h) if h.is_empty() || h.contains(char::is_whitespace) => {
             return Err(LockError::config(
                 &format!("{prefix}.host"),
-                format!("invalid host {h:?}"),
+                format!("invalid host \"{h}\""),
             ));
         }
         Some(h) => (*h).to_owned(),
@@ -198,7 +198,7 @@ pub fn parse_uri(key: &str, uri: &str) -> Result<Endpoint> {
         Some((scheme, _)) => {
             return Err(LockError::config(
                 key,
-                format!("scheme {scheme:?} is not memcached://"),
+                format!("scheme \"{scheme}\" is not memcached://"),
             ));
         }
         None => uri,
@@ -206,12 +206,12 @@ pub fn parse_uri(key: &str, uri: &str) -> Result<Endpoint> {
     let rest = rest.trim_end_matches('/');
     let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
         let Some((host, after)) = v6.split_once(']') else {
-            return Err(LockError::config(key, format!("unclosed [ in {uri:?}")));
+            return Err(LockError::config(key, format!("unclosed [ in \"{uri}\"")));
         };
         match after.strip_prefix(':') {
             Some(p) => (host, Some(p)),
             None if after.is_empty() => (host, None),
-            None => return Err(LockError::config(key, format!("cannot read {uri:?}"))),
+            None => return Err(LockError::config(key, format!("cannot read \"{uri}\""))),
         }
     } else {
         match rest.rsplit_once(':') {
@@ -220,7 +220,7 @@ pub fn parse_uri(key: &str, uri: &str) -> Result<Endpoint> {
         }
     };
     if host.is_empty() || host.contains(|c: char| c.is_whitespace() || "/@?#".contains(c)) {
-        return Err(LockError::config(key, format!("invalid host in {uri:?}")));
+        return Err(LockError::config(key, format!("invalid host in \"{uri}\"")));
     }
     let port = match port {
         Some(p) => parse_port(key, p)?,
@@ -237,7 +237,7 @@ fn parse_port(key: &str, value: &str) -> Result<u16> {
         Ok(p) if p > 0 => Ok(p),
         _ => Err(LockError::config(
             key,
-            format!("port must be 1..=65535, got {value:?}"),
+            format!("port must be 1..=65535, got \"{value}\""),
         )),
     }
 }
@@ -278,7 +278,7 @@ fn options(map: &BTreeMap<String, &str>) -> Result<Options> {
                 _ => {
                     return Err(LockError::config(
                         key,
-                        format!("expected true or false, got {value:?}"),
+                        format!("expected true or false, got \"{value}\""),
                     ));
                 }
             },
@@ -308,7 +308,7 @@ fn fraction_ppm(key: &str, value: &str) -> Result<u32> {
     parsed.filter(|&ppm| ppm <= 500_000).ok_or_else(|| {
         LockError::new(
             Code::InvalidConfig,
-            format!("config key {key}: expected a fraction from 0 to 0.5 (at most 6 decimals), got {value:?}"),
+            format!("config key {key}: expected a fraction from 0 to 0.5 (at most 6 decimals), got \"{value}\""),
         )
     })
 }
@@ -318,7 +318,7 @@ fn int(key: &str, value: &str, min: u64, max: u64) -> Result<u64> {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(LockError::new(
             Code::InvalidConfig,
-            format!("config key {key}: expected an integer in {min}..={max}, got {value:?}"),
+            format!("config key {key}: expected an integer in {min}..={max}, got \"{value}\""),
         )),
     }
 }

@@ -214,14 +214,14 @@ impl<H: Host> MemcachedLock<H> {
                         return Err(LockError::new(
                             Code::CannotResolve,
                             format!(
-                                "connection.discovery_key {key:?} is set but no discovery service is referenced"
+                                "connection.discovery_key \"{key}\" is set but no discovery service is referenced"
                             ),
                         ));
                     }
                     let resolved = self.host.resolve_all(correlation_id, key).map_err(|msg| {
                         LockError::new(
                             Code::CannotResolve,
-                            format!("discovery of {key:?} failed: {msg}"),
+                            format!("discovery of \"{key}\" failed: {msg}"),
                         )
                     })?;
                     for params in resolved {
@@ -229,7 +229,7 @@ impl<H: Host> MemcachedLock<H> {
                             .iter()
                             .map(|(k, v)| (k.as_str(), v.as_str()))
                             .collect();
-                        let prefix = format!("discovery {key:?}");
+                        let prefix = format!("discovery \"{key}\"");
                         match crate::config::connection_spec(&prefix, &params)? {
                             ConnectionSpec::Endpoint(e) => endpoints.push(e),
                             ConnectionSpec::Discovery(_) => {

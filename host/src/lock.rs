@@ -54,9 +54,12 @@ impl Default for Environment {
 
 /// A WASI context that lets nothing ambient in: no environment, no files, no stdio; with a seed,
 /// randomness and WASI's own clocks are deterministic too.
-fn wasi_context(env: &Environment) -> WasiCtx {
+fn wasi_context(env: &Environment, shard: u64) -> WasiCtx {
     let mut builder = WasiCtx::builder();
-    if let Some(seed) = env.random_seed {
+    if let Some(seed) = env
+        .random_seed
+        .map(|s| s.wrapping_add(shard.wrapping_mul(0xa076_1d64_78bd_642f)))
+    {
         use rand::SeedableRng;
         builder
             .secure_random(rand::rngs::StdRng::seed_from_u64(seed))
@@ -78,17 +81,22 @@ struct Instance {
 }
 
 /// pip-services `MemcachedLock`, running in the memlock component.
+///
+/// A `Lock` has one or more component instances ([`Lock::with_instances`]). Calls for different
+/// keys run concurrently on different instances; every call for one key goes to the same instance
+/// (by a hash of the key), so the seed API's `release_lock(key)` finds the lease `acquire_lock`
+/// took. Configuration, `open` and `close` apply to all of them.
 pub struct Lock {
-    instance: Mutex<Instance>,
+    instances: Vec<Mutex<Instance>>,
     clock: crate::lease::ComponentClock,
 }
 
-/// Runs one call on the instance with poisoning around it.
+/// Runs one call on instance `$shard` with poisoning around it.
 macro_rules! call {
-    ($self:ident, $cid:expr, $method:ident ( $($arg:expr),* )) => {{
+    ($self:ident, $shard:expr, $cid:expr, $method:ident ( $($arg:expr),* )) => {{
         let span = tracing::debug_span!("memlock", op = stringify!($method), correlation_id = $cid);
         async {
-            let mut guard = $self.instance.lock().await;
+            let mut guard = $self.instances[$shard].lock().await;
             let instance = &mut *guard;
             if instance.poisoned {
                 return Err(Error::runtime(wasmtime::Error::msg(
@@ -117,13 +125,42 @@ impl Lock {
         Lock::with_environment(runtime, Environment::default()).await
     }
 
-    /// A new instance whose imports use `env`.
+    /// A new lock with one component instance whose imports use `env`.
     pub async fn with_environment(runtime: &Runtime, env: Environment) -> Result<Lock, Error> {
+        Lock::with_instances(runtime, env, 1).await
+    }
+
+    /// A new lock with `instances` component instances (at least 1), for concurrent callers.
+    pub async fn with_instances(
+        runtime: &Runtime,
+        env: Environment,
+        instances: usize,
+    ) -> Result<Lock, Error> {
+        let mut shards = Vec::with_capacity(instances.max(1));
+        for shard in 0..instances.max(1) {
+            shards.push(Mutex::new(
+                Lock::instantiate(runtime, &env, shard as u64).await?,
+            ));
+        }
+        Ok(Lock {
+            instances: shards,
+            clock: crate::lease::ComponentClock {
+                origin: env.clock_origin,
+                rate: env.clock_rate,
+            },
+        })
+    }
+
+    async fn instantiate(
+        runtime: &Runtime,
+        env: &Environment,
+        shard: u64,
+    ) -> Result<Instance, Error> {
         let state = HostState {
-            wasi: wasi_context(&env),
+            wasi: wasi_context(env, shard),
             table: ResourceTable::new(),
-            network: env.network,
-            discovery: env.discovery,
+            network: env.network.clone(),
+            discovery: env.discovery.clone(),
             clock_origin: env.clock_origin,
             clock_rate: env.clock_rate,
         };
@@ -139,18 +176,20 @@ impl Lock {
             .call_constructor(&mut store)
             .await
             .map_err(Error::runtime)?;
-        Ok(Lock {
-            instance: Mutex::new(Instance {
-                store,
-                bindings,
-                handle,
-                poisoned: false,
-            }),
-            clock: crate::lease::ComponentClock {
-                origin: env.clock_origin,
-                rate: env.clock_rate,
-            },
+        Ok(Instance {
+            store,
+            bindings,
+            handle,
+            poisoned: false,
         })
+    }
+
+    /// The instance that serves `key`.
+    fn shard(&self, key: &[u8]) -> usize {
+        let hash = key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        (hash % self.instances.len() as u64) as usize
     }
 
     /// pip-services `configure`: ConfigParams pairs (`connection.uri`, `options.timeout`, ...).
@@ -162,24 +201,39 @@ impl Lock {
             .iter()
             .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
             .collect();
-        Ok(call!(self, None::<&str>, call_configure(&pairs))?)
+        for shard in 0..self.instances.len() {
+            call!(self, shard, None::<&str>, call_configure(&pairs))?;
+        }
+        Ok(())
     }
 
     /// pip-services `setReferences`, as locator descriptors.
     pub async fn set_references(&self, descriptors: &[String]) -> Result<(), Error> {
-        Ok(call!(self, None::<&str>, call_set_references(descriptors))?)
+        for shard in 0..self.instances.len() {
+            call!(self, shard, None::<&str>, call_set_references(descriptors))?;
+        }
+        Ok(())
     }
 
     pub async fn open(&self, correlation_id: Option<&str>) -> Result<(), Error> {
-        Ok(call!(self, correlation_id, call_open(correlation_id))?)
+        for shard in 0..self.instances.len() {
+            call!(self, shard, correlation_id, call_open(correlation_id))?;
+        }
+        Ok(())
     }
 
     pub async fn is_open(&self) -> Result<bool, Error> {
-        Ok(call!(self, None::<&str>, call_is_open()))
+        Ok(call!(self, 0, None::<&str>, call_is_open()))
     }
 
     pub async fn close(&self, correlation_id: Option<&str>) -> Result<(), Error> {
-        Ok(call!(self, correlation_id, call_close(correlation_id))?)
+        let mut result = Ok(());
+        for shard in 0..self.instances.len() {
+            if let Err(e) = call!(self, shard, correlation_id, call_close(correlation_id)) {
+                result = result.and(Err(Error::Lock(e.into())));
+            }
+        }
+        result
     }
 
     /// One attempt; `true` when this instance now holds `key` for `ttl_ms`.
@@ -191,6 +245,7 @@ impl Lock {
     ) -> Result<bool, Error> {
         Ok(call!(
             self,
+            self.shard(key),
             correlation_id,
             call_try_acquire_lock(correlation_id, key, ttl_ms)
         )?)
@@ -206,6 +261,7 @@ impl Lock {
     ) -> Result<(), Error> {
         Ok(call!(
             self,
+            self.shard(key),
             correlation_id,
             call_acquire_lock(correlation_id, key, ttl_ms, timeout_ms)
         )?)
@@ -219,6 +275,7 @@ impl Lock {
     ) -> Result<(), Error> {
         Ok(call!(
             self,
+            self.shard(key),
             correlation_id,
             call_release_lock(correlation_id, key)
         )?)
@@ -233,6 +290,7 @@ impl Lock {
     ) -> Result<Option<Lease>, Error> {
         let lease = call!(
             self,
+            self.shard(key),
             correlation_id,
             call_try_acquire(correlation_id, key, ttl_ms)
         )?;
@@ -249,6 +307,7 @@ impl Lock {
     ) -> Result<Lease, Error> {
         let lease = call!(
             self,
+            self.shard(key),
             correlation_id,
             call_acquire(correlation_id, key, ttl_ms, timeout_ms)
         )?;
@@ -266,6 +325,7 @@ impl Lock {
         let wit = lease.to_wit(self.clock);
         let extended = call!(
             self,
+            self.shard(&lease.key),
             correlation_id,
             call_extend(correlation_id, &wit, ttl_ms)
         )?;
@@ -282,6 +342,7 @@ impl Lock {
         let wit = lease.to_wit(self.clock);
         Ok(call!(
             self,
+            self.shard(&lease.key),
             correlation_id,
             call_release(correlation_id, &wit)
         )?)

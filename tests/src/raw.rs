@@ -85,6 +85,22 @@ impl Raw {
         Some(value)
     }
 
+    /// `stats`: every `STAT name value` pair.
+    pub fn stats(&mut self) -> Vec<(String, String)> {
+        let mut line = self.command(b"stats\r\n");
+        let mut stats = Vec::new();
+        while line != "END" {
+            let mut parts = line.splitn(3, ' ');
+            if let (Some("STAT"), Some(name), Some(value)) =
+                (parts.next(), parts.next(), parts.next())
+            {
+                stats.push((name.to_string(), value.to_string()));
+            }
+            line = self.line();
+        }
+        stats
+    }
+
     pub fn delete(&mut self, key: &[u8]) -> String {
         self.command(format!("md {} b\r\n", base64(key)).as_bytes())
     }

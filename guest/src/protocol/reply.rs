@@ -127,7 +127,7 @@ fn number<T: std::str::FromStr>(token: &[u8], what: &str) -> Result<T, ProtocolE
         .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| {
-            ProtocolError::Malformed(format!("{what} is not a number: {:?}", text(token)))
+            ProtocolError::Malformed(format!("{what} is not a number: \"{}\"", text(token)))
         })
 }
 
@@ -168,7 +168,7 @@ pub fn parse_meta(
         b"MN" => MetaStatus::NoOp,
         other => {
             return Err(ProtocolError::Malformed(format!(
-                "unknown status {:?}",
+                "unknown status \"{}\"",
                 text(other)
             )));
         }
@@ -199,7 +199,7 @@ pub fn parse_meta(
             Some((f, _)) if f.is_ascii_alphabetic() => {}
             _ => {
                 return Err(ProtocolError::Malformed(format!(
-                    "bad flag in {:?}",
+                    "bad flag in \"{}\"",
                     text(line)
                 )));
             }
@@ -247,7 +247,7 @@ pub fn parse_stats(buf: &[u8]) -> Result<Option<(ServerIdentity, usize)>, Protoc
         let (Some(b"STAT"), Some(name), Some(value)) = (parts.next(), parts.next(), parts.next())
         else {
             return Err(ProtocolError::Malformed(format!(
-                "unexpected stats line {:?}",
+                "unexpected stats line \"{}\"",
                 text(line)
             )));
         };

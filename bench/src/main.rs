@@ -1,0 +1,513 @@
+//! `just bench`: what a lock operation costs, against the physical floor, measured side by side in
+//! one run on one memcached. Prints one table (medians, p99, ratios) and the targets, and writes
+//! the same numbers as JSON (`target/bench.json`, or `$MEMLOCK_BENCH_JSON`).
+//!
+//! Rows: the floor (one `mn` round trip with the host's socket code); a hand-written acquire +
+//! release with the `async-memcached` crate (the peer); the lock's core built natively over tokio;
+//! the component through the host's Rust API; the CLI as whole processes; 8 workers contending
+//! for one key; 64 tasks on distinct keys through one lock instance; the simulation's speed.
+//!
+//! `MEMLOCK_BENCH_SERVER=host:port` uses an existing memcached; otherwise one is started on a free
+//! loopback port. `MEMLOCK_BENCH_ITERATIONS` (default 5000) sets the samples per latency row.
+
+mod native;
+mod stats;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_memcached::{Client, MetaProtocol};
+use memlock_host::{Lock, Runtime};
+use serde_json::json;
+use stats::{Summary, micros, summarize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const WARMUP: usize = 300;
+/// Component instances inside the one `Lock` of the throughput row.
+const THROUGHPUT_INSTANCES: usize = 8;
+
+struct Row {
+    name: &'static str,
+    summary: Summary,
+    /// Floors this row is compared against (1 for a round trip, 2 for acquire + release).
+    floors: u32,
+}
+
+fn iterations() -> usize {
+    std::env::var("MEMLOCK_BENCH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000)
+}
+
+async fn floor(addr: &str, n: usize) -> Summary {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let mut buf = [0u8; 64];
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..WARMUP + n {
+        let t = Instant::now();
+        stream.write_all(b"mn\r\n").await.expect("write");
+        let mut got = 0;
+        while got < 4 {
+            got += stream.read(&mut buf[got..]).await.expect("read");
+        }
+        if i >= WARMUP {
+            samples.push(t.elapsed());
+        }
+    }
+    summarize(samples)
+}
+
+async fn peer(addr: &str, n: usize) -> Summary {
+    let mut client = Client::new(format!("tcp://{addr}"))
+        .await
+        .expect("async-memcached connect");
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..WARMUP + n {
+        let t = Instant::now();
+        let stored = client
+            .meta_set(
+                "peer-lock",
+                "0123456789abcdef0123456789abcdef",
+                false,
+                None,
+                Some(&["T11", "ME", "c"]),
+            )
+            .await
+            .expect("ms");
+        let cas = stored.and_then(|v| v.cas).expect("acquired with a CAS");
+        let c = format!("C{cas}");
+        client
+            .meta_delete("peer-lock", false, None, Some(&[c.as_str()]))
+            .await
+            .expect("md");
+        if i >= WARMUP {
+            samples.push(t.elapsed());
+        }
+    }
+    summarize(samples)
+}
+
+fn native(addr: &str, n: usize) -> Summary {
+    let mut lock = memlock_guest::MemcachedLock::new(native::NativeHost::new());
+    lock.configure(&[("connection.uri", addr)])
+        .expect("configure");
+    lock.open(None).expect("open");
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..WARMUP + n {
+        let t = Instant::now();
+        let lease = lock
+            .try_acquire(None, b"native-lock", 10_000)
+            .expect("try")
+            .expect("acquired");
+        assert!(lock.release(None, &lease).expect("release"));
+        if i >= WARMUP {
+            samples.push(t.elapsed());
+        }
+    }
+    summarize(samples)
+}
+
+async fn open_lock(runtime: &'static Runtime, addr: &str) -> Lock {
+    let lock = Lock::new(runtime).await.expect("instantiate");
+    lock.configure(&[("connection.uri", addr)])
+        .await
+        .expect("configure");
+    lock.open(None).await.expect("open");
+    lock
+}
+
+async fn component(runtime: &'static Runtime, addr: &str, n: usize) -> Summary {
+    let lock = open_lock(runtime, addr).await;
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..WARMUP + n {
+        let t = Instant::now();
+        let lease = lock
+            .try_acquire(None, b"component-lock", 10_000)
+            .await
+            .expect("try")
+            .expect("acquired");
+        assert!(lock.release(None, &lease).await.expect("release"));
+        if i >= WARMUP {
+            samples.push(t.elapsed());
+        }
+    }
+    summarize(samples)
+}
+
+fn cli(addr: &str, n: usize) -> Option<Summary> {
+    let exe = std::env::current_exe().ok()?.with_file_name("memlock");
+    if !exe.exists() {
+        eprintln!(
+            "bench: {} not built; the CLI row needs `cargo build --release -p memlock-host`",
+            exe.display()
+        );
+        return None;
+    }
+    let run = |args: &[&str]| {
+        std::process::Command::new(&exe)
+            .args(["--server", addr])
+            .args(args)
+            .output()
+            .expect("run memlock")
+    };
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n + 3 {
+        let t = Instant::now();
+        let out = run(&["try-acquire", "cli-lock", "--ttl", "10000"]);
+        let handle = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(out.status.success(), "try-acquire: {out:?}");
+        let elapsed = t.elapsed();
+        assert!(run(&["release", &handle]).status.success());
+        if i >= 3 {
+            samples.push(elapsed);
+        }
+    }
+    Some(summarize(samples))
+}
+
+async fn server_stat(addr: &str, name: &str) -> u64 {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(b"stats\r\n").await.expect("write");
+    let mut text = Vec::new();
+    let mut buf = [0u8; 8192];
+    while !text.ends_with(b"END\r\n") {
+        let n = stream.read(&mut buf).await.expect("read");
+        text.extend_from_slice(&buf[..n]);
+    }
+    let prefix = format!("STAT {name} ");
+    String::from_utf8_lossy(&text)
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0)
+}
+
+struct Contention {
+    handoff: Summary,
+    longest_wait: Duration,
+    acquisitions: usize,
+    waiter_requests_per_sec: f64,
+}
+
+/// 8 workers loop: wait for the key, hold it 1 ms, release, then spend 20 ms on other work.
+/// Hand-off: from a release to the next acquisition by a worker that was already waiting.
+async fn contention(
+    runtime: &'static Runtime,
+    addr: &str,
+    workers: usize,
+    duration: Duration,
+) -> Contention {
+    let sets_before = server_stat(addr, "cmd_set").await;
+    // (asked, acquired, released, worker)
+    let records: Arc<Mutex<Vec<(Instant, Instant, Instant, usize)>>> = Arc::default();
+    let stop = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let (records, addr) = (records.clone(), addr.to_string());
+        tasks.push(tokio::spawn(async move {
+            let lock = open_lock(runtime, &addr).await;
+            while Instant::now() < stop {
+                let asked = Instant::now();
+                let lease = lock
+                    .acquire(None, b"contended", 10_000, 60_000)
+                    .await
+                    .expect("acquire");
+                let acquired = Instant::now();
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                lock.release(None, &lease).await.expect("release");
+                records
+                    .lock()
+                    .expect("records")
+                    .push((asked, acquired, Instant::now(), w));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("worker");
+    }
+    let sets = server_stat(addr, "cmd_set").await - sets_before;
+    let mut records = records.lock().expect("records").clone();
+    records.sort_by_key(|r| r.1);
+    let handoffs: Vec<Duration> = records
+        .windows(2)
+        .filter(|w| w[1].0 < w[0].2 && w[1].3 != w[0].3)
+        .map(|w| w[1].1.saturating_duration_since(w[0].2))
+        .collect();
+    let waiting: Duration = records.iter().map(|r| r.1 - r.0).sum();
+    let failed_attempts = sets.saturating_sub(records.len() as u64);
+    Contention {
+        handoff: summarize(handoffs),
+        longest_wait: records.iter().map(|r| r.1 - r.0).max().unwrap_or_default(),
+        acquisitions: records.len(),
+        waiter_requests_per_sec: failed_attempts as f64 / waiting.as_secs_f64().max(1e-9),
+    }
+}
+
+/// 64 tasks on distinct keys share one `Lock` with `instances` component instances.
+async fn throughput(
+    runtime: &'static Runtime,
+    addr: &str,
+    tasks: usize,
+    instances: usize,
+    duration: Duration,
+) -> f64 {
+    let lock = Lock::with_instances(runtime, memlock_host::Environment::default(), instances)
+        .await
+        .expect("instantiate");
+    lock.configure(&[("connection.uri", addr)])
+        .await
+        .expect("configure");
+    lock.open(None).await.expect("open");
+    let lock = Arc::new(lock);
+    let stop = Instant::now() + duration;
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let lock = lock.clone();
+        handles.push(tokio::spawn(async move {
+            let key = format!("throughput-{t}");
+            let mut cycles = 0u64;
+            while Instant::now() < stop {
+                let lease = lock
+                    .try_acquire(None, key.as_bytes(), 10_000)
+                    .await
+                    .expect("try")
+                    .expect("acquired");
+                lock.release(None, &lease).await.expect("release");
+                cycles += 1;
+            }
+            cycles
+        }));
+    }
+    let mut total = 0;
+    for h in handles {
+        total += h.await.expect("task");
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map(|pages| pages * 4096)
+        .unwrap_or(0)
+}
+
+async fn memory_per_instance(runtime: &'static Runtime, addr: &str, count: usize) -> u64 {
+    let before = rss_bytes();
+    let mut locks = Vec::new();
+    for i in 0..count {
+        let lock = open_lock(runtime, addr).await;
+        let key = format!("memory-{i}");
+        let lease = lock
+            .try_acquire(None, key.as_bytes(), 10_000)
+            .await
+            .expect("try")
+            .expect("acquired");
+        lock.release(None, &lease).await.expect("release");
+        locks.push(lock);
+    }
+    let per = rss_bytes().saturating_sub(before) / count as u64;
+    drop(locks);
+    per
+}
+
+fn main() {
+    let n = iterations();
+    let (_server, addr) = match std::env::var("MEMLOCK_BENCH_SERVER") {
+        Ok(addr) => (None, addr),
+        Err(_) => {
+            let server = memlock_tests::Memcached::start();
+            let addr = format!("127.0.0.1:{}", server.port());
+            (Some(server), addr)
+        }
+    };
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!("memlock bench: memcached at {addr}, {n} iterations per latency row, {cores} cores");
+    let runtime = Runtime::shared().expect("load the component");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    let floor = rt.block_on(floor(&addr, n));
+    let peer = rt.block_on(peer(&addr, n));
+    let native = native(&addr, n);
+    let component = rt.block_on(component(runtime, &addr, n));
+    let cli = cli(&addr, 30);
+    let contention = rt.block_on(contention(runtime, &addr, 8, Duration::from_secs(5)));
+    let single_rate = 1.0 / component.median.as_secs_f64();
+    let many = rt.block_on(throughput(
+        runtime,
+        &addr,
+        64,
+        THROUGHPUT_INSTANCES,
+        Duration::from_secs(3),
+    ));
+    let memory = rt.block_on(memory_per_instance(runtime, &addr, 50));
+    let sim = {
+        let shape = memlock_sim::schedule::Shape {
+            clients: 3,
+            servers: 1,
+            kinds: memlock_sim::schedule::KINDS.to_vec(),
+            max_faults: 6,
+            max_drift: 0.005,
+        };
+        let s = memlock_sim::runner::run_cases(1, 50, &shape, runtime);
+        s.simulated.as_secs_f64() / s.wall.as_secs_f64()
+    };
+    let wasm = memlock_host::COMPONENT_WASM.len();
+
+    let mut rows = vec![
+        Row {
+            name: "floor: mn round trip",
+            summary: floor,
+            floors: 1,
+        },
+        Row {
+            name: "peer: async-memcached ms+md",
+            summary: peer,
+            floors: 2,
+        },
+        Row {
+            name: "native core: acquire+release",
+            summary: native,
+            floors: 2,
+        },
+        Row {
+            name: "component: acquire+release",
+            summary: component,
+            floors: 2,
+        },
+    ];
+    if let Some(cli) = cli {
+        rows.push(Row {
+            name: "CLI: try-acquire process",
+            summary: cli,
+            floors: 1,
+        });
+    }
+    println!("\n| row | median µs | p99 µs | × floor(s) |");
+    println!("| --- | ---: | ---: | ---: |");
+    for row in &rows {
+        let ratio = micros(row.summary.median) / (micros(floor.median) * f64::from(row.floors));
+        println!(
+            "| {} | {:.1} | {:.1} | {:.2} × {} |",
+            row.name,
+            micros(row.summary.median),
+            micros(row.summary.p99),
+            ratio,
+            row.floors
+        );
+    }
+    println!(
+        "| contention: 8 workers, hand-off | {:.1} | {:.1} | longest wait {:.1} ms, {} acquisitions, {:.2} req/s per waiter |",
+        micros(contention.handoff.median),
+        micros(contention.handoff.p99),
+        contention.longest_wait.as_secs_f64() * 1e3,
+        contention.acquisitions,
+        contention.waiter_requests_per_sec
+    );
+    println!(
+        "| throughput: 64 tasks, one Lock ({THROUGHPUT_INSTANCES} instances) | {:.0} cycles/s | | {:.2} × single task ({:.0}/s) |",
+        many,
+        many / single_rate,
+        single_rate
+    );
+    println!("| simulation speed | {sim:.1} sim-s/wall-s | | |");
+    println!("| component size | {wasm} bytes | | |");
+    println!("| memory per lock instance | {} KiB | | |", memory / 1024);
+
+    let cycle = |s: &Summary| s.median.as_secs_f64();
+    let targets = [
+        (
+            "component cycle ≤ 1.10 × native-core cycle",
+            cycle(&component) <= 1.10 * cycle(&native),
+            format!("{:.2}×", cycle(&component) / cycle(&native)),
+        ),
+        (
+            "component cycle ≤ 2.3 × two floors",
+            cycle(&component) <= 2.3 * 2.0 * cycle(&floor),
+            format!("{:.2}×", cycle(&component) / (2.0 * cycle(&floor))),
+        ),
+        (
+            "native-core cycle ≤ peer cycle",
+            cycle(&native) <= cycle(&peer),
+            format!("{:.2}×", cycle(&native) / cycle(&peer)),
+        ),
+        (
+            "CLI try-acquire ≤ 15 ms",
+            rows.iter().any(|r| {
+                r.name.starts_with("CLI") && r.summary.median <= Duration::from_millis(15)
+            }),
+            rows.iter()
+                .find(|r| r.name.starts_with("CLI"))
+                .map(|r| format!("{:.2} ms", r.summary.median.as_secs_f64() * 1e3))
+                .unwrap_or_else(|| "not run".into()),
+        ),
+        (
+            "hand-off p50 ≤ retry_timeout / 2 (50 ms)",
+            contention.handoff.median <= Duration::from_millis(50),
+            format!("{:.1} ms", contention.handoff.median.as_secs_f64() * 1e3),
+        ),
+        (
+            "≤ 1 request per waiter per retry_timeout (10/s)",
+            contention.waiter_requests_per_sec <= 10.0,
+            format!("{:.2}/s", contention.waiter_requests_per_sec),
+        ),
+        (
+            "64 tasks ≥ 3 × single-task rate",
+            many >= 3.0 * single_rate,
+            format!("{:.2}×", many / single_rate),
+        ),
+        (
+            "release .wasm ≤ 150 KB",
+            wasm <= 150_000,
+            format!("{wasm} B"),
+        ),
+        (
+            "one instance ≤ 1 MiB host memory",
+            memory <= 1 << 20,
+            format!("{} KiB", memory / 1024),
+        ),
+    ];
+    println!("\ntargets:");
+    for (name, met, value) in &targets {
+        println!(
+            "  [{}] {name}: {value}",
+            if *met { "met" } else { "MISSED" }
+        );
+    }
+
+    let json = json!({
+        "cores": cores,
+        "iterations": n,
+        "rows": rows.iter().map(|r| json!({"name": r.name, "median_us": micros(r.summary.median), "p99_us": micros(r.summary.p99), "floors": r.floors,
+            "ratio": micros(r.summary.median) / (micros(floor.median) * f64::from(r.floors))})).collect::<Vec<_>>(),
+        "contention": {"handoff_p50_us": micros(contention.handoff.median), "handoff_p99_us": micros(contention.handoff.p99),
+            "longest_wait_ms": contention.longest_wait.as_secs_f64() * 1e3, "acquisitions": contention.acquisitions,
+            "requests_per_waiter_per_s": contention.waiter_requests_per_sec},
+        "throughput": {"tasks": 64, "cycles_per_s": many, "single_task_cycles_per_s": single_rate},
+        "simulation_sim_s_per_wall_s": sim,
+        "component_bytes": wasm,
+        "memory_per_instance_bytes": memory,
+        "targets": targets.iter().map(|(n, m, v)| json!({"target": n, "met": m, "value": v})).collect::<Vec<_>>(),
+    });
+    let path = std::env::var("MEMLOCK_BENCH_JSON").unwrap_or_else(|_| "target/bench.json".into());
+    match std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&json).unwrap_or_default(),
+    ) {
+        Ok(()) => println!("\nwrote {path}"),
+        Err(e) => eprintln!("bench: cannot write {path}: {e}"),
+    }
+}

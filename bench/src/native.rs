@@ -1,0 +1,131 @@
+//! The lock's core built natively (no wasm), driven over tokio: the `Host` trait implemented with
+//! tokio sockets and a current-thread runtime that each blocking call enters. This is the
+//! baseline the component is compared with: same logic, same protocol, no WebAssembly boundary.
+
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+use memlock_guest::driver::{ConnectionParams, Host, SocketError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::runtime::Runtime;
+
+pub struct NativeHost {
+    runtime: Runtime,
+    origin: Instant,
+    rng: std::cell::Cell<u64>,
+}
+
+impl NativeHost {
+    pub fn new() -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        NativeHost {
+            runtime,
+            origin: Instant::now(),
+            rng: std::cell::Cell::new(seed | 1),
+        }
+    }
+}
+
+fn error(e: &std::io::Error) -> SocketError {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset => {
+            SocketError::Refused
+        }
+        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::BrokenPipe => SocketError::Closed,
+        _ => SocketError::Other,
+    }
+}
+
+impl Host for NativeHost {
+    type Stream = RefCell<TcpStream>;
+
+    fn connect(&self, host: &str, port: u16, timeout_ms: u32) -> Result<Self::Stream, SocketError> {
+        self.runtime.block_on(async {
+            match tokio::time::timeout(
+                Duration::from_millis(timeout_ms.into()),
+                TcpStream::connect((host, port)),
+            )
+            .await
+            {
+                Err(_) => Err(SocketError::TimedOut),
+                Ok(Err(e)) => Err(error(&e)),
+                Ok(Ok(s)) => {
+                    s.set_nodelay(true).map_err(|e| error(&e))?;
+                    Ok(RefCell::new(s))
+                }
+            }
+        })
+    }
+
+    fn send(&self, stream: &Self::Stream, data: &[u8], timeout_ms: u32) -> Result<(), SocketError> {
+        let mut stream = stream.borrow_mut();
+        self.runtime.block_on(async {
+            match tokio::time::timeout(
+                Duration::from_millis(timeout_ms.into()),
+                stream.write_all(data),
+            )
+            .await
+            {
+                Err(_) => Err(SocketError::TimedOut),
+                Ok(r) => r.map_err(|e| error(&e)),
+            }
+        })
+    }
+
+    fn receive(
+        &self,
+        stream: &Self::Stream,
+        max_bytes: u32,
+        timeout_ms: u32,
+    ) -> Result<Vec<u8>, SocketError> {
+        let mut stream = stream.borrow_mut();
+        let mut buf = vec![0u8; max_bytes as usize];
+        self.runtime.block_on(async {
+            match tokio::time::timeout(
+                Duration::from_millis(timeout_ms.into()),
+                stream.read(&mut buf),
+            )
+            .await
+            {
+                Err(_) => Err(SocketError::TimedOut),
+                Ok(Err(e)) => Err(error(&e)),
+                Ok(Ok(0)) => Err(SocketError::Closed),
+                Ok(Ok(n)) => {
+                    buf.truncate(n);
+                    Ok(buf)
+                }
+            }
+        })
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.origin.elapsed().as_nanos() as u64
+    }
+
+    fn sleep_ns(&self, ns: u64) {
+        self.runtime
+            .block_on(tokio::time::sleep(Duration::from_nanos(ns)));
+    }
+
+    fn random_u64(&self) -> u64 {
+        // xorshift64*: the benchmark needs unique tokens, not secrecy.
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn resolve_all(&self, _: Option<&str>, _: &str) -> Result<Vec<ConnectionParams>, String> {
+        Err("no discovery in the benchmark".into())
+    }
+}
