@@ -190,6 +190,15 @@ struct Contention {
     waiter_requests_per_sec: f64,
 }
 
+/// One worker's turn with the lock.
+#[derive(Clone, Copy)]
+struct Holding {
+    asked: Instant,
+    acquired: Instant,
+    released: Instant,
+    worker: usize,
+}
+
 /// 8 workers loop: wait for the key, hold it 1 ms, release, then spend 20 ms on other work.
 /// Hand-off: from a release to the next acquisition by a worker that was already waiting.
 async fn contention(
@@ -199,8 +208,7 @@ async fn contention(
     duration: Duration,
 ) -> Contention {
     let sets_before = server_stat(addr, "cmd_set").await;
-    // (asked, acquired, released, worker)
-    let records: Arc<Mutex<Vec<(Instant, Instant, Instant, usize)>>> = Arc::default();
+    let records: Arc<Mutex<Vec<Holding>>> = Arc::default();
     let stop = Instant::now() + duration;
     let mut tasks = Vec::new();
     for w in 0..workers {
@@ -229,17 +237,21 @@ async fn contention(
     }
     let sets = server_stat(addr, "cmd_set").await - sets_before;
     let mut records = records.lock().expect("records").clone();
-    records.sort_by_key(|r| r.1);
+    records.sort_by_key(|r| r.acquired);
     let handoffs: Vec<Duration> = records
         .windows(2)
-        .filter(|w| w[1].0 < w[0].2 && w[1].3 != w[0].3)
-        .map(|w| w[1].1.saturating_duration_since(w[0].2))
+        .filter(|w| w[1].asked < w[0].released && w[1].worker != w[0].worker)
+        .map(|w| w[1].acquired.saturating_duration_since(w[0].released))
         .collect();
-    let waiting: Duration = records.iter().map(|r| r.1 - r.0).sum();
+    let waiting: Duration = records.iter().map(|r| r.acquired - r.asked).sum();
     let failed_attempts = sets.saturating_sub(records.len() as u64);
     Contention {
         handoff: summarize(handoffs),
-        longest_wait: records.iter().map(|r| r.1 - r.0).max().unwrap_or_default(),
+        longest_wait: records
+            .iter()
+            .map(|r| r.acquired - r.asked)
+            .max()
+            .unwrap_or_default(),
         acquisitions: records.len(),
         waiter_requests_per_sec: failed_attempts as f64 / waiting.as_secs_f64().max(1e-9),
     }
