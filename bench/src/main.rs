@@ -224,10 +224,14 @@ async fn contention(
                 let acquired = Instant::now();
                 tokio::time::sleep(Duration::from_millis(1)).await;
                 lock.release(None, &lease).await.expect("release");
-                records
-                    .lock()
-                    .expect("records")
-                    .push((asked, acquired, Instant::now(), w));
+                let released = Instant::now();
+                let holding = Holding {
+                    asked,
+                    acquired,
+                    released,
+                    worker: w,
+                };
+                records.lock().expect("records").push(holding);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }));
