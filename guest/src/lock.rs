@@ -12,8 +12,6 @@
 //!   token is remembered as an orphan and deleted, owner-checked, before the next operation on
 //!   that server (it expires with its ttl anyway).
 
-use std::collections::HashMap;
-
 use crate::config::{ConnectionSpec, Endpoint, LockConfig};
 use crate::driver::servers::{Answer, Outcome, Servers, TripFailure};
 use crate::driver::{Host, ms_to_ns};
@@ -51,7 +49,9 @@ pub struct MemcachedLock<H: Host> {
     discovery_referenced: bool,
     servers: Option<Servers<H::Stream>>,
     /// Leases taken through the seed API (`try_acquire_lock`, `acquire_lock`), by key.
-    held: HashMap<Vec<u8>, Lease>,
+    /// A short list: an instance holds few locks at once, and a map would cost the component
+    /// kilobytes of code.
+    held: Vec<Lease>,
     orphans: Vec<Orphan>,
     next_opaque: u32,
 }
@@ -63,7 +63,7 @@ impl<H: Host> MemcachedLock<H> {
             config: LockConfig::default(),
             discovery_referenced: false,
             servers: None,
-            held: HashMap::new(),
+            held: Vec::new(),
             orphans: Vec::new(),
             next_opaque: 0,
         }
@@ -159,8 +159,10 @@ impl<H: Host> MemcachedLock<H> {
         let extended = self
             .extend_inner(lease, ttl_ms)
             .map_err(|e| e.with_correlation(correlation_id))?;
-        if let Some(held) = self.held.get_mut(&lease.key)
-            && held.owner_token == lease.owner_token
+        if let Some(held) = self
+            .held
+            .iter_mut()
+            .find(|h| h.key == lease.key && h.owner_token == lease.owner_token)
         {
             *held = extended.clone();
         }
@@ -175,9 +177,7 @@ impl<H: Host> MemcachedLock<H> {
         ttl_ms: i64,
     ) -> Result<bool> {
         let lease = self.try_acquire(correlation_id, key, ttl_ms)?;
-        Ok(lease
-            .map(|lease| self.held.insert(key.to_vec(), lease))
-            .is_some())
+        Ok(lease.map(|lease| self.hold(lease)).is_some())
     }
 
     /// Seed API: `acquireLock`.
@@ -189,7 +189,7 @@ impl<H: Host> MemcachedLock<H> {
         timeout_ms: i64,
     ) -> Result<()> {
         let lease = self.acquire(correlation_id, key, ttl_ms, timeout_ms)?;
-        self.held.insert(key.to_vec(), lease);
+        self.hold(lease);
         Ok(())
     }
 
@@ -197,11 +197,18 @@ impl<H: Host> MemcachedLock<H> {
     pub fn release_lock(&mut self, correlation_id: Option<&str>, key: &[u8]) -> Result<()> {
         self.servers_or_not_opened()
             .map_err(|e| e.with_correlation(correlation_id))?;
-        if let Some(lease) = self.held.get(key).cloned() {
+        if let Some(i) = self.held.iter().position(|h| h.key == key) {
+            let lease = self.held[i].clone();
             self.release(correlation_id, &lease)?;
-            self.held.remove(key);
+            self.held.swap_remove(i);
         }
         Ok(())
+    }
+
+    /// Remembers a lease of the seed API, replacing an older one on the same key.
+    fn hold(&mut self, lease: Lease) {
+        self.held.retain(|h| h.key != lease.key);
+        self.held.push(lease);
     }
 
     fn resolve(&self, correlation_id: Option<&str>) -> Result<Vec<Endpoint>> {
@@ -264,12 +271,13 @@ impl<H: Host> MemcachedLock<H> {
         request: &Request<'_>,
         idempotent: bool,
         only_on: Option<&str>,
+        now: u64,
     ) -> std::result::Result<Option<Answer>, TripFailure> {
         let servers = self.servers.as_mut().ok_or_else(|| TripFailure {
             error: LockError::new(Code::NotOpened, "Connection is not opened"),
             outcome: Outcome::NotApplied,
         })?;
-        servers.round_trip(&self.host, index, request, idempotent, only_on)
+        servers.round_trip(&self.host, index, request, idempotent, only_on, now)
     }
 
     fn opaque(&mut self) -> u32 {
@@ -307,7 +315,7 @@ impl<H: Host> MemcachedLock<H> {
                     sequence: cas,
                 },
             };
-            let result = self.trip(index, &request, false, None);
+            let result = self.trip(index, &request, false, None, sent_at);
             let failure = match result {
                 Ok(Some(answer)) => match (answer.reply.status, answer.reply.cas) {
                     (MetaStatus::Stored, Some(0)) => return Err(cas_disabled(&answer.server)),
@@ -403,7 +411,7 @@ impl<H: Host> MemcachedLock<H> {
         let opaque = self.opaque();
         let request = Request::DeleteIfCas { key, cas, opaque };
         let answer = self
-            .trip(index, &request, true, Some(epoch))
+            .trip(index, &request, true, Some(epoch), self.host.now_ns())
             .map_err(|f| f.error)?;
         match answer.map(|a| a.reply.status) {
             // That process is gone, and its items with it.
@@ -438,7 +446,7 @@ impl<H: Host> MemcachedLock<H> {
         let opaque = self.opaque();
         let request = Request::Get { key, opaque };
         let Some(answer) = self
-            .trip(index, &request, true, None)
+            .trip(index, &request, true, None, self.host.now_ns())
             .map_err(|f| f.error)?
         else {
             return unreachable_declined();
@@ -492,7 +500,7 @@ impl<H: Host> MemcachedLock<H> {
                 cas,
                 opaque,
             };
-            let status = match self.trip(index, &request, false, Some(&epoch)) {
+            let status = match self.trip(index, &request, false, Some(&epoch), sent_at) {
                 Ok(None) => return Err(lost("its memcached server restarted")),
                 Ok(Some(answer)) => match (answer.reply.status, answer.reply.cas) {
                     (MetaStatus::Stored, Some(new_cas)) => {

@@ -49,17 +49,18 @@ impl<S> Connection<S> {
             },
             last_used_ns: host.now_ns(),
         };
-        let deadline = host.now_ns().saturating_add(reply_timeout_ns);
+        let now = host.now_ns();
+        let deadline = now.saturating_add(reply_timeout_ns);
         let mut out = Vec::with_capacity(8);
         Request::Stats.encode(&mut out);
-        conn.send(host, &out, deadline)
+        conn.send(host, &out, now, deadline)
             .map_err(|e| TripError::Socket {
                 error: e,
                 sent: false,
             })?;
         // The handshake carries no lock command, so its failure never leaves anything behind.
         conn.identity = conn
-            .read(host, deadline, parse_stats)
+            .read(host, Some(now), deadline, parse_stats)
             .map_err(|e| match e {
                 TripError::Socket { error, .. } => TripError::Socket { error, sent: false },
                 other => other,
@@ -67,20 +68,24 @@ impl<S> Connection<S> {
         Ok(conn)
     }
 
-    /// Sends `request` and reads its meta reply, all before `deadline_ns`.
+    /// Sends `request` and reads its meta reply, all before `deadline_ns`. `now_ns` is the
+    /// caller's reading of the clock: each clock reading is a call across the component boundary.
     pub fn meta_round_trip<H: Host<Stream = S>>(
         &mut self,
         host: &H,
         request: &Request<'_>,
         max_value: usize,
+        now_ns: u64,
         deadline_ns: u64,
     ) -> Result<MetaReply, TripError> {
         let mut out = Vec::with_capacity(128);
         request.encode(&mut out);
         // A failed send may still have delivered some bytes: treat it as sent.
-        self.send(host, &out, deadline_ns)
+        self.send(host, &out, now_ns, deadline_ns)
             .map_err(|error| TripError::Socket { error, sent: true })?;
-        let reply = self.read(host, deadline_ns, |buf| parse_meta(buf, max_value))?;
+        let reply = self.read(host, Some(now_ns), deadline_ns, |buf| {
+            parse_meta(buf, max_value)
+        })?;
         if let Some(expected) = request.opaque()
             && reply.opaque != Some(expected)
         {
@@ -89,7 +94,7 @@ impl<S> Connection<S> {
                 got: reply.opaque,
             }));
         }
-        self.last_used_ns = host.now_ns();
+        self.last_used_ns = now_ns;
         Ok(reply)
     }
 
@@ -97,18 +102,21 @@ impl<S> Connection<S> {
         &self,
         host: &H,
         data: &[u8],
+        now_ns: u64,
         deadline_ns: u64,
     ) -> Result<(), SocketError> {
-        if host.now_ns() >= deadline_ns {
+        if now_ns >= deadline_ns {
             return Err(SocketError::TimedOut);
         }
-        host.send(&self.stream, data, remaining_ms(host.now_ns(), deadline_ns))
+        host.send(&self.stream, data, remaining_ms(now_ns, deadline_ns))
     }
 
     /// Reads until `parse` sees a whole reply; keeps any bytes after it (there should be none).
+    /// `first_now`: a clock reading to use for the first wait (saves a boundary crossing).
     fn read<H, T>(
         &mut self,
         host: &H,
+        mut first_now: Option<u64>,
         deadline_ns: u64,
         parse: impl Fn(&[u8]) -> Result<Option<(T, usize)>, ProtocolError>,
     ) -> Result<T, TripError>
@@ -120,7 +128,7 @@ impl<S> Connection<S> {
                 self.buffer.drain(..used);
                 return Ok(reply);
             }
-            let now = host.now_ns();
+            let now = first_now.take().unwrap_or_else(|| host.now_ns());
             if now >= deadline_ns {
                 return Err(TripError::Socket {
                     error: SocketError::TimedOut,

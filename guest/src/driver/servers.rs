@@ -105,10 +105,10 @@ impl<S> Servers<S> {
         request: &Request<'_>,
         idempotent: bool,
         only_on: Option<&str>,
+        now: u64,
     ) -> Result<Option<Answer>, TripFailure> {
         let options = &self.options;
         let server = &mut self.servers[index];
-        let now = host.now_ns();
         if let Some(until) = server.down_until_ns
             && now < until
         {
@@ -125,7 +125,7 @@ impl<S> Servers<S> {
                 outcome: Outcome::NotApplied,
             });
         }
-        let result = server.round_trip(host, options, request, idempotent, only_on);
+        let result = server.round_trip(host, options, request, idempotent, only_on, now);
         match &result {
             Ok(_) => {
                 server.consecutive_failures = 0;
@@ -159,16 +159,21 @@ impl<S> Server<S> {
         request: &Request<'_>,
         idempotent: bool,
         only_on: Option<&str>,
+        mut now: u64,
     ) -> Result<Option<Answer>, TripFailure> {
         let mut resend_allowed = idempotent;
         loop {
-            let (mut conn, pooled) = self.checkout(host, options)?;
-            if only_on.is_some_and(|epoch| conn.identity.epoch() != epoch) {
+            let (mut conn, pooled) = self.checkout(host, options, now)?;
+            if !pooled {
+                // Connecting took time: read the clock again.
+                now = host.now_ns();
+            }
+            if only_on.is_some_and(|epoch| !conn.identity.is_epoch(epoch)) {
                 self.checkin(conn, options);
                 return Ok(None);
             }
-            let deadline = host.now_ns().saturating_add(ms_to_ns(options.timeout));
-            match conn.meta_round_trip(host, request, options.max_value, deadline) {
+            let deadline = now.saturating_add(ms_to_ns(options.timeout));
+            match conn.meta_round_trip(host, request, options.max_value, now, deadline) {
                 Ok(reply) => {
                     let server = conn.identity.clone();
                     self.checkin(conn, options);
@@ -180,6 +185,7 @@ impl<S> Server<S> {
                 }) if pooled && resend_allowed => {
                     // The server closed this idle connection before reading our request.
                     resend_allowed = false;
+                    now = host.now_ns();
                 }
                 Err(error) => return Err(self.failure(error, options)),
             }
@@ -197,8 +203,8 @@ impl<S> Server<S> {
         &mut self,
         host: &H,
         options: &Options,
+        now: u64,
     ) -> Result<(Connection<S>, bool), TripFailure> {
-        let now = host.now_ns();
         while let Some(conn) = self.idle.pop() {
             if options.idle == 0 || now.saturating_sub(conn.last_used_ns) <= ms_to_ns(options.idle)
             {

@@ -95,6 +95,14 @@ impl ServerIdentity {
     pub fn epoch(&self) -> String {
         format!("{}:{}", self.pid, self.started_at)
     }
+
+    /// Whether `epoch` (as made by [`ServerIdentity::epoch`]) names this process, without
+    /// allocating.
+    pub fn is_epoch(&self, epoch: &str) -> bool {
+        epoch.split_once(':').is_some_and(|(pid, start)| {
+            pid.parse() == Ok(self.pid) && start.parse() == Ok(self.started_at)
+        })
+    }
 }
 
 /// Finds the first line: `Ok(None)` if incomplete, the line without `\r\n` and the bytes consumed.
