@@ -23,8 +23,11 @@ use stats::{Summary, micros, summarize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const WARMUP: usize = 300;
-/// Component instances inside the one `Lock` of the throughput row.
-const THROUGHPUT_INSTANCES: usize = 8;
+/// Component instances inside the one `Lock` of the throughput row
+/// (`MEMLOCK_BENCH_INSTANCES`, default 8).
+fn throughput_instances() -> usize {
+    std::env::var("MEMLOCK_BENCH_INSTANCES").ok().and_then(|v| v.parse().ok()).unwrap_or(8)
+}
 
 struct Row {
     name: &'static str,
@@ -362,11 +365,13 @@ fn main() {
     let cli = cli(&addr, 30);
     let contention = rt.block_on(contention(runtime, &addr, 8, Duration::from_secs(5)));
     let single_rate = 1.0 / component.median.as_secs_f64();
-    let many = rt.block_on(throughput(
+    // Concurrency needs threads: the throughput row runs on a multi-threaded runtime.
+    let mt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let many = mt.block_on(throughput(
         runtime,
         &addr,
         64,
-        THROUGHPUT_INSTANCES,
+        throughput_instances(),
         Duration::from_secs(3),
     ));
     let memory = rt.block_on(memory_per_instance(runtime, &addr, 50));
@@ -434,7 +439,8 @@ fn main() {
         contention.waiter_requests_per_sec
     );
     println!(
-        "| throughput: 64 tasks, one Lock ({THROUGHPUT_INSTANCES} instances) | {:.0} cycles/s | | {:.2} × single task ({:.0}/s) |",
+        "| throughput: 64 tasks, one Lock ({} instances) | {:.0} cycles/s | | {:.2} × single task ({:.0}/s) |",
+        throughput_instances(),
         many,
         many / single_rate,
         single_rate
