@@ -26,7 +26,10 @@ const WARMUP: usize = 300;
 /// Component instances inside the one `Lock` of the throughput row
 /// (`MEMLOCK_BENCH_INSTANCES`, default 8).
 fn throughput_instances() -> usize {
-    std::env::var("MEMLOCK_BENCH_INSTANCES").ok().and_then(|v| v.parse().ok()).unwrap_or(8)
+    std::env::var("MEMLOCK_BENCH_INSTANCES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8)
 }
 
 struct Row {
@@ -366,7 +369,10 @@ fn main() {
     let contention = rt.block_on(contention(runtime, &addr, 8, Duration::from_secs(5)));
     let single_rate = 1.0 / component.median.as_secs_f64();
     // Concurrency needs threads: the throughput row runs on a multi-threaded runtime.
-    let mt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let mt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let many = mt.block_on(throughput(
         runtime,
         &addr,

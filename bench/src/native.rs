@@ -87,21 +87,14 @@ impl Host for NativeHost {
         timeout_ms: u32,
     ) -> Result<Vec<u8>, SocketError> {
         let mut stream = stream.borrow_mut();
-        let mut buf = vec![0u8; max_bytes as usize];
+        let mut buf = Vec::with_capacity(max_bytes as usize);
         self.runtime.block_on(async {
-            match tokio::time::timeout(
-                Duration::from_millis(timeout_ms.into()),
-                stream.read(&mut buf),
-            )
-            .await
-            {
+            let read = stream.read_buf(&mut buf);
+            match tokio::time::timeout(Duration::from_millis(timeout_ms.into()), read).await {
                 Err(_) => Err(SocketError::TimedOut),
                 Ok(Err(e)) => Err(error(&e)),
                 Ok(Ok(0)) => Err(SocketError::Closed),
-                Ok(Ok(n)) => {
-                    buf.truncate(n);
-                    Ok(buf)
-                }
+                Ok(Ok(_)) => Ok(buf),
             }
         })
     }
