@@ -2,7 +2,7 @@
 //! `memlock run` (exit status, renewal past several ttls, stopping the command when the lock is
 //! deleted under it).
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use memlock_tests::Memcached;
@@ -14,6 +14,17 @@ fn memlock(server: &Memcached, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run memlock")
+}
+
+/// `memlock run ARGS` in the background, stdout discarded.
+fn spawn_run(server: &Memcached, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_memlock"))
+        .args(["--server", &format!("127.0.0.1:{}", server.port()), "run"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn memlock run")
 }
 
 fn stdout(o: &Output) -> String {
@@ -111,20 +122,7 @@ fn run_propagates_the_exit_status_and_exports_the_lease() {
 fn run_renews_past_several_ttls() {
     let server = Memcached::start();
     // A 600 ms lease held by a command that runs for 2.4 s: four ttls.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_memlock"))
-        .args([
-            "--server",
-            &format!("127.0.0.1:{}", server.port()),
-            "run",
-            "long",
-            "--ttl",
-            "600",
-        ])
-        .args(["--", "sleep", "2.4"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn memlock run");
+    let mut child = spawn_run(&server, &["long", "--ttl", "600", "--", "sleep", "2.4"]);
     let mut raw = Raw::connect(server.port());
     let mut cas_seen = Vec::new();
     let status = loop {
@@ -149,22 +147,12 @@ fn run_renews_past_several_ttls() {
 #[test]
 fn run_stops_the_command_when_the_lock_is_deleted_under_it() {
     let server = Memcached::start();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_memlock"))
-        .args([
-            "--server",
-            &format!("127.0.0.1:{}", server.port()),
-            "run",
-            "victim",
-            "--ttl",
-            "900",
-            "--grace",
-            "500",
-        ])
-        .args(["--", "sleep", "600"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn memlock run");
+    let mut child = spawn_run(
+        &server,
+        &[
+            "victim", "--ttl", "900", "--grace", "500", "--", "sleep", "600",
+        ],
+    );
     let mut raw = Raw::connect(server.port());
     let deadline = Instant::now() + Duration::from_secs(10);
     while raw.get(b"victim").is_none() {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use memlock_host::{Environment, Lock, MemoryDiscovery, Runtime};
+use memlock_host::{Environment, Lease, Lock, MemoryDiscovery, Runtime};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -76,6 +76,35 @@ fn error_code(e: &memlock_host::Error) -> String {
     e.code().unwrap_or("RUNTIME").to_string()
 }
 
+/// The outcome of a successful acquire: token, valid-until in simulated time, fencing token.
+fn acquired(lease: &Lease) -> Outcome {
+    let valid_until = history::now() + lease.remaining();
+    Outcome::Acquired {
+        token: lease.owner_token.clone(),
+        valid_until,
+        fence: lease.fencing_token.0,
+    }
+}
+
+/// Releases `lease` and records the call.
+async fn release(
+    lock: &Lock,
+    history: &History,
+    client: usize,
+    key: &str,
+    ttl: i64,
+    lease: &Lease,
+) {
+    let started = history::now();
+    let outcome = match lock.release(None, lease).await {
+        Ok(deleted) => Outcome::Released { deleted },
+        Err(e) => Outcome::Error {
+            code: error_code(&e),
+        },
+    };
+    record(history, client, Op::Release, key, ttl, started, outcome);
+}
+
 fn write(history: &History, resource: &GuardedResource, client: usize, key: &str, fence: u128) {
     let accepted = resource.write(key, fence);
     history.record(Event::Write {
@@ -132,20 +161,7 @@ pub async fn run_client(
         };
         let lease = match result {
             Ok(Some(lease)) => {
-                let valid_until = history::now() + lease.remaining();
-                record(
-                    &history,
-                    c,
-                    op,
-                    key,
-                    ttl,
-                    started,
-                    Outcome::Acquired {
-                        token: lease.owner_token.clone(),
-                        valid_until,
-                        fence: lease.fencing_token.0,
-                    },
-                );
+                record(&history, c, op, key, ttl, started, acquired(&lease));
                 write(&history, &resource, c, key, lease.fencing_token.0);
                 Some(lease)
             }
@@ -193,14 +209,7 @@ pub async fn run_client(
             // The holder acts on the resource again, perhaps stale by now: the token decides.
             write(&history, &resource, c, key, lease.fencing_token.0);
             if rng.random_bool(0.9) {
-                let started = history::now();
-                let outcome = match lock.release(None, &lease).await {
-                    Ok(deleted) => Outcome::Released { deleted },
-                    Err(e) => Outcome::Error {
-                        code: error_code(&e),
-                    },
-                };
-                record(&history, c, Op::Release, key, ttl, started, outcome);
+                release(&lock, &history, c, key, ttl, &lease).await;
             }
         }
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..300))).await;
@@ -218,7 +227,6 @@ pub async fn run_client(
         let left = deadline.saturating_sub(history::now()).as_millis() as i64;
         match lock.acquire(None, key.as_bytes(), 300, left).await {
             Ok(lease) => {
-                let valid_until = history::now() + lease.remaining();
                 record(
                     &history,
                     c,
@@ -226,21 +234,10 @@ pub async fn run_client(
                     key,
                     300,
                     started,
-                    Outcome::Acquired {
-                        token: lease.owner_token.clone(),
-                        valid_until,
-                        fence: lease.fencing_token.0,
-                    },
+                    acquired(&lease),
                 );
                 write(&history, &resource, c, key, lease.fencing_token.0);
-                let released_at = history::now();
-                let outcome = match lock.release(None, &lease).await {
-                    Ok(deleted) => Outcome::Released { deleted },
-                    Err(e) => Outcome::Error {
-                        code: error_code(&e),
-                    },
-                };
-                record(&history, c, Op::Release, key, 300, released_at, outcome);
+                release(&lock, &history, c, key, 300, &lease).await;
                 break;
             }
             // A server still marked down, or a connection still recovering: keep trying until the bound.

@@ -10,7 +10,7 @@ pub mod raw;
 
 pub use memcached::Memcached;
 
-use memlock_host::{Lock, Runtime};
+use memlock_host::{Lease, Lock, Runtime};
 
 /// A lock instance configured for `server`, opened, with extra ConfigParams.
 pub async fn open_lock(server: &Memcached, extra: &[(&str, &str)]) -> Lock {
@@ -22,6 +22,15 @@ pub async fn open_lock(server: &Memcached, extra: &[(&str, &str)]) -> Lock {
     lock.configure(&config).await.expect("configure");
     lock.open(None).await.expect("open");
     lock
+}
+
+/// One attempt that must succeed: the lease, or a panic naming the key.
+pub async fn must_acquire(lock: &Lock, key: &[u8], ttl_ms: i64) -> Lease {
+    match lock.try_acquire(None, key, ttl_ms).await {
+        Ok(Some(lease)) => lease,
+        Ok(None) => panic!("{} is held by someone else", String::from_utf8_lossy(key)),
+        Err(e) => panic!("acquiring {} failed: {e}", String::from_utf8_lossy(key)),
+    }
 }
 
 /// The process-wide runtime (compiled once, cached on disk).

@@ -4,17 +4,13 @@
 use std::time::Duration;
 
 use memlock_tests::raw::Raw;
-use memlock_tests::{Memcached, open_lock};
+use memlock_tests::{Memcached, must_acquire, open_lock};
 
 #[tokio::test]
 async fn owner_extends_and_moves_valid_until() {
     let server = Memcached::start();
     let lock = open_lock(&server, &[]).await;
-    let lease = lock
-        .try_acquire(None, b"job", 2_000)
-        .await
-        .expect("try")
-        .expect("acquired");
+    let lease = must_acquire(&lock, b"job", 2_000).await;
     let extended = lock
         .extend(None, &lease, 60_000)
         .await
@@ -44,21 +40,13 @@ async fn another_instance_cannot_extend_a_lease_it_does_not_hold() {
     let server = Memcached::start();
     let a = open_lock(&server, &[]).await;
     let b = open_lock(&server, &[]).await;
-    let stale = b
-        .try_acquire(None, b"job", 10_000)
-        .await
-        .expect("try")
-        .expect("B acquired");
+    let stale = must_acquire(&b, b"job", 10_000).await;
     assert_eq!(
         Raw::connect(server.port()).delete(b"job"),
         "HD",
         "B's item vanishes"
     );
-    let held = a
-        .try_acquire(None, b"job", 10_000)
-        .await
-        .expect("try")
-        .expect("A acquired");
+    let held = must_acquire(&a, b"job", 10_000).await;
 
     let err = b
         .extend(Some("x"), &stale, 60_000)
@@ -72,11 +60,7 @@ async fn another_instance_cannot_extend_a_lease_it_does_not_hold() {
     assert!(item.ttl <= 11, "A's ttl was not prolonged: {}", item.ttl);
 
     // A lease whose item expired is lost too, never silently renewed.
-    let short = a
-        .try_acquire(None, b"short", 100)
-        .await
-        .expect("try")
-        .expect("acquired");
+    let short = must_acquire(&a, b"short", 100).await;
     assert_eq!(Raw::connect(server.port()).delete(b"short"), "HD");
     assert_eq!(
         a.extend(None, &short, 1_000)
@@ -92,17 +76,9 @@ async fn extend_after_restart_is_lost_and_touches_the_new_holder_not() {
     let mut server = Memcached::start();
     let a = open_lock(&server, &[]).await;
     let b = open_lock(&server, &[]).await;
-    let old = a
-        .try_acquire(None, b"lock:x", 30_000)
-        .await
-        .expect("try")
-        .expect("A acquired");
+    let old = must_acquire(&a, b"lock:x", 30_000).await;
     server.restart();
-    let new = b
-        .try_acquire(None, b"lock:x", 5_000)
-        .await
-        .expect("try")
-        .expect("B acquired");
+    let new = must_acquire(&b, b"lock:x", 5_000).await;
     assert_eq!(new.cas, old.cas, "same CAS on the restarted server");
     let err = a
         .extend(None, &old, 60_000)
@@ -122,26 +98,14 @@ async fn fencing_tokens_increase_across_release_flush_and_restart() {
     let lock = open_lock(&server, &[]).await;
     let mut tokens = Vec::new();
     for _ in 0..3 {
-        let lease = lock
-            .try_acquire(None, b"fenced", 10_000)
-            .await
-            .expect("try")
-            .expect("acquired");
+        let lease = must_acquire(&lock, b"fenced", 10_000).await;
         tokens.push(lease.fencing_token);
         assert!(lock.release(None, &lease).await.expect("release"));
     }
-    let lease = lock
-        .try_acquire(None, b"fenced", 10_000)
-        .await
-        .expect("try")
-        .expect("acquired");
+    let lease = must_acquire(&lock, b"fenced", 10_000).await;
     tokens.push(lease.fencing_token);
     assert_eq!(Raw::connect(server.port()).command(b"flush_all\r\n"), "OK");
-    let after_flush = lock
-        .try_acquire(None, b"fenced", 10_000)
-        .await
-        .expect("try")
-        .expect("acquired after flush");
+    let after_flush = must_acquire(&lock, b"fenced", 10_000).await;
     tokens.push(after_flush.fencing_token);
 
     // A restart resets CAS counters; the token's server-start part moves on. memcached counts its
@@ -150,11 +114,7 @@ async fn fencing_tokens_increase_across_release_flush_and_restart() {
     server.stop();
     wait_for_next_second(before).await;
     server.restart();
-    let after_restart = lock
-        .try_acquire(None, b"fenced", 10_000)
-        .await
-        .expect("try")
-        .expect("acquired after restart");
+    let after_restart = must_acquire(&lock, b"fenced", 10_000).await;
     assert!(
         after_restart.cas <= after_flush.cas,
         "the CAS counter did restart"

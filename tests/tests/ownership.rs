@@ -2,18 +2,14 @@
 //! a memcached restart resets the CAS counter.
 
 use memlock_tests::raw::Raw;
-use memlock_tests::{Memcached, open_lock};
+use memlock_tests::{Memcached, must_acquire, open_lock};
 
 #[tokio::test]
 async fn another_instance_cannot_release_or_overwrite() {
     let server = Memcached::start();
     let a = open_lock(&server, &[]).await;
     let b = open_lock(&server, &[]).await;
-    let lease = a
-        .try_acquire(None, b"job", 10_000)
-        .await
-        .expect("try")
-        .expect("acquired");
+    let lease = must_acquire(&a, b"job", 10_000).await;
 
     assert!(
         b.try_acquire(None, b"job", 10_000)
@@ -45,18 +41,10 @@ async fn stale_holder_cannot_release_the_next_holder() {
     let server = Memcached::start();
     let a = open_lock(&server, &[]).await;
     let b = open_lock(&server, &[]).await;
-    let stale = a
-        .try_acquire(None, b"job", 10_000)
-        .await
-        .expect("try")
-        .expect("acquired");
+    let stale = must_acquire(&a, b"job", 10_000).await;
     // A's item vanishes (evicted, expired, or deleted by an operator); B takes the lock.
     assert_eq!(Raw::connect(server.port()).delete(b"job"), "HD");
-    let fresh = b
-        .try_acquire(None, b"job", 10_000)
-        .await
-        .expect("try")
-        .expect("B acquired");
+    let fresh = must_acquire(&b, b"job", 10_000).await;
 
     assert!(
         !a.release(None, &stale).await.expect("stale release"),
@@ -76,11 +64,7 @@ async fn lease_released_by_another_process_through_its_handle() {
     let server = Memcached::start();
     let a = open_lock(&server, &[]).await;
     let b = open_lock(&server, &[]).await;
-    let lease = a
-        .try_acquire(None, b"handoff", 10_000)
-        .await
-        .expect("try")
-        .expect("acquired");
+    let lease = must_acquire(&a, b"handoff", 10_000).await;
     let handed = memlock_host::Lease::from_handle(&lease.handle()).expect("handle parses");
     assert!(b.release(None, &handed).await.expect("release by handle"));
     assert!(Raw::connect(server.port()).get(b"handoff").is_none());
@@ -91,18 +75,10 @@ async fn release_after_restart_leaves_the_new_holder_in_place() {
     let mut server = Memcached::start();
     let a = open_lock(&server, &[]).await;
     let b = open_lock(&server, &[]).await;
-    let old = a
-        .try_acquire(None, b"lock:x", 30_000)
-        .await
-        .expect("try")
-        .expect("A acquired");
+    let old = must_acquire(&a, b"lock:x", 30_000).await;
 
     server.restart();
-    let new = b
-        .try_acquire(None, b"lock:x", 30_000)
-        .await
-        .expect("try")
-        .expect("B acquired after restart");
+    let new = must_acquire(&b, b"lock:x", 30_000).await;
     // The hazard is real: the restarted server hands out the same CAS again.
     assert_eq!(new.cas, old.cas, "CAS counters restart with the server");
     assert_ne!(new.server_epoch, old.server_epoch);

@@ -3,7 +3,7 @@
 //! `md`, with no reads, no touches and no new connections.
 
 use memlock_tests::raw::Raw;
-use memlock_tests::{Memcached, open_lock};
+use memlock_tests::{Memcached, must_acquire, open_lock};
 
 /// The server's command counters.
 fn counters(raw: &mut Raw) -> [u64; 6] {
@@ -30,20 +30,12 @@ async fn acquire_and_release_are_one_command_each() {
     let server = Memcached::start();
     let mut raw = Raw::connect(server.port());
     let lock = open_lock(&server, &[]).await;
-    let warm = lock
-        .try_acquire(None, b"warm", 10_000)
-        .await
-        .expect("try")
-        .expect("acquired");
+    let warm = must_acquire(&lock, b"warm", 10_000).await;
     assert!(lock.release(None, &warm).await.expect("release"));
 
     for _ in 0..10 {
         let before = counters(&mut raw);
-        let lease = lock
-            .try_acquire(None, b"counted", 10_000)
-            .await
-            .expect("try")
-            .expect("acquired");
+        let lease = must_acquire(&lock, b"counted", 10_000).await;
         let after_acquire = counters(&mut raw);
         assert!(lock.release(None, &lease).await.expect("release"));
         let after_release = counters(&mut raw);

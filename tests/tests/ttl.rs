@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use memlock_host::ErrorCategory;
 use memlock_tests::raw::Raw;
-use memlock_tests::{Memcached, open_lock};
+use memlock_tests::{Memcached, must_acquire, open_lock};
 
 /// Polls `condition` until it holds; fails after `limit`. Waits on a condition, not a fixed sleep.
 async fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) {
@@ -23,11 +23,7 @@ async fn sub_second_ttl_expires_and_never_becomes_permanent() {
     let server = Memcached::start();
     let a = open_lock(&server, &[]).await;
     let b = open_lock(&server, &[]).await;
-    let lease = a
-        .try_acquire(None, b"short", 300)
-        .await
-        .expect("try")
-        .expect("acquired");
+    let lease = must_acquire(&a, b"short", 300).await;
     assert!(lease.remaining() <= Duration::from_millis(300));
 
     // On the server: a finite ttl of ceil(0.3)+1 = 2 s, never -1 (permanent).
