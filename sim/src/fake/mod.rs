@@ -183,16 +183,9 @@ impl FakeMemcached {
     }
 
     fn meta_get(&mut self, tokens: &[&[u8]], now: u64) -> Vec<u8> {
-        if tokens.len() < 2 {
-            return client_error("bad command line format");
-        }
-        let flags = match MetaFlags::parse(&tokens[2..]) {
-            Ok(f) => f,
-            Err(e) => return client_error(e),
-        };
-        let key = match decode_key(tokens[1], flags.base64) {
-            Ok(k) => k,
-            Err(e) => return client_error(e),
+        let (flags, key) = match meta_key_and_flags(tokens) {
+            Ok(parsed) => parsed,
+            Err(reply) => return reply,
         };
         // memcached fetches first, then applies flags in request order: an item touched into
         // the past is still returned, and `t` before `T` reports the old ttl.
@@ -251,16 +244,9 @@ impl FakeMemcached {
     }
 
     fn meta_delete(&mut self, tokens: &[&[u8]], now: u64) -> Vec<u8> {
-        if tokens.len() < 2 {
-            return client_error("bad command line format");
-        }
-        let flags = match MetaFlags::parse(&tokens[2..]) {
-            Ok(f) => f,
-            Err(e) => return client_error(e),
-        };
-        let key = match decode_key(tokens[1], flags.base64) {
-            Ok(k) => k,
-            Err(e) => return client_error(e),
+        let (flags, key) = match meta_key_and_flags(tokens) {
+            Ok(parsed) => parsed,
+            Err(reply) => return reply,
         };
         let status = match (self.store.peek(&key, now).map(|i| i.cas), flags.compare_cas) {
             (None, _) => "NF",
@@ -400,6 +386,16 @@ impl FakeMemcached {
             b"NOT_FOUND\r\n".to_vec()
         }
     }
+}
+
+/// `<cmd> <key> <flags>*` of `mg`/`md`: the flags and the decoded key, or the error reply.
+fn meta_key_and_flags(tokens: &[&[u8]]) -> Result<(MetaFlags, Vec<u8>), Vec<u8>> {
+    if tokens.len() < 2 {
+        return Err(client_error("bad command line format"));
+    }
+    let flags = MetaFlags::parse(&tokens[2..]).map_err(client_error)?;
+    let key = decode_key(tokens[1], flags.base64).map_err(client_error)?;
+    Ok((flags, key))
 }
 
 fn reply(consumed: usize, reply: Vec<u8>) -> Step {
