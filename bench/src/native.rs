@@ -1,12 +1,11 @@
 //! The lock's core built natively (no wasm), driven over tokio: the `Host` trait implemented with
-//! tokio sockets and a current-thread runtime that each blocking call enters. This is the
+//! tokio sockets; a call enters the current-thread runtime only when it has to wait. This is the
 //! baseline the component is compared with: same logic, same protocol, no WebAssembly boundary.
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use memlock_guest::driver::{ConnectionParams, Host, SocketError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
@@ -65,38 +64,52 @@ impl Host for NativeHost {
         })
     }
 
+    /// Writes without entering the runtime when the socket takes the bytes at once (the usual
+    /// case for a lock command); waits in the runtime only for the rest.
     fn send(&self, stream: &Self::Stream, data: &[u8], timeout_ms: u32) -> Result<(), SocketError> {
-        let mut stream = stream.borrow_mut();
-        self.runtime.block_on(async {
-            match tokio::time::timeout(
-                Duration::from_millis(timeout_ms.into()),
-                stream.write_all(data),
-            )
-            .await
-            {
-                Err(_) => Err(SocketError::TimedOut),
-                Ok(r) => r.map_err(|e| error(&e)),
+        let stream = stream.borrow_mut();
+        let mut written = 0;
+        while written < data.len() {
+            match stream.try_write(&data[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let wait = Duration::from_millis(timeout_ms.into());
+                    let ready = async { tokio::time::timeout(wait, stream.writable()).await };
+                    match self.runtime.block_on(ready) {
+                        Err(_) => return Err(SocketError::TimedOut),
+                        Ok(r) => r.map_err(|e| error(&e))?,
+                    }
+                }
+                Err(e) => return Err(error(&e)),
             }
-        })
+        }
+        Ok(())
     }
 
+    /// Reads what is there; enters the runtime to wait only when nothing is.
     fn receive(
         &self,
         stream: &Self::Stream,
         max_bytes: u32,
         timeout_ms: u32,
     ) -> Result<Vec<u8>, SocketError> {
-        let mut stream = stream.borrow_mut();
+        let stream = stream.borrow_mut();
         let mut buf = Vec::with_capacity(max_bytes as usize);
-        self.runtime.block_on(async {
-            let read = stream.read_buf(&mut buf);
-            match tokio::time::timeout(Duration::from_millis(timeout_ms.into()), read).await {
-                Err(_) => Err(SocketError::TimedOut),
-                Ok(Err(e)) => Err(error(&e)),
-                Ok(Ok(0)) => Err(SocketError::Closed),
-                Ok(Ok(_)) => Ok(buf),
+        loop {
+            match stream.try_read_buf(&mut buf) {
+                Ok(0) => return Err(SocketError::Closed),
+                Ok(_) => return Ok(buf),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let wait = Duration::from_millis(timeout_ms.into());
+                    let ready = async { tokio::time::timeout(wait, stream.readable()).await };
+                    match self.runtime.block_on(ready) {
+                        Err(_) => return Err(SocketError::TimedOut),
+                        Ok(r) => r.map_err(|e| error(&e))?,
+                    }
+                }
+                Err(e) => return Err(error(&e)),
             }
-        })
+        }
     }
 
     fn now_ns(&self) -> u64 {
