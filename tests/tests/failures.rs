@@ -87,9 +87,18 @@ async fn stalled_server_times_out_and_the_orphan_is_cleaned_up() {
 
     // The stalled add was applied once the server resumed: a lock nobody owns, with a finite ttl.
     let mut raw = Raw::connect(server.port());
-    let orphan = raw
-        .get(b"orphan")
-        .expect("the server applied the timed-out add");
+    // Wait (bounded) for the resumed server to process the request it buffered while stopped.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let orphan = loop {
+        if let Some(item) = raw.get(b"orphan") {
+            break item;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server never applied the timed-out add"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     assert!(orphan.ttl > 0);
     // The next operation on that server deletes it, owner-checked, before anything else.
     assert!(
