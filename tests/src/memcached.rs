@@ -150,16 +150,57 @@ impl Memcached {
     }
 
     /// SIGSTOP: the server accepts bytes into its socket buffers but answers nothing.
+    ///
+    /// kill(2) only queues the signal, so this returns once every thread of the server is
+    /// seen stopped: a request sent afterwards cannot be answered.
     pub fn pause(&self) {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.pid(), libc::SIGSTOP) };
+        self.wait_until_stopped(true);
     }
 
     /// SIGCONT: the server resumes and processes what it buffered.
     pub fn resume(&self) {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.pid(), libc::SIGCONT) };
+        self.wait_until_stopped(false);
     }
+
+    /// Polls /proc until every thread's state is (or is no longer) `T`, bounded.
+    fn wait_until_stopped(&self, stopped: bool) {
+        let deadline = Instant::now() + STARTUP_LIMIT;
+        while all_threads_stopped(self.pid()) != stopped {
+            assert!(
+                Instant::now() < deadline,
+                "memcached pid {} never became {}",
+                self.pid(),
+                if stopped { "stopped" } else { "running" }
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// True when every thread of `pid` is in state `T` (stopped by a signal).
+fn all_threads_stopped(pid: i32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    let mut any = false;
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // The state follows the parenthesised command name, which may itself contain spaces.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next());
+        if state != Some("T") {
+            return false;
+        }
+        any = true;
+    }
+    any
 }
 
 fn running_as_root() -> bool {
