@@ -4,7 +4,9 @@
 //! comes from WASI's `random`, which every WASI host seeds). The exported `memcached-lock` resource
 //! forwards each call to [`crate::MemcachedLock`] and converts types at the boundary.
 
-use std::cell::RefCell;
+use crate::prelude::*;
+
+use core::cell::RefCell;
 
 use crate::driver::{ConnectionParams, Host, SocketError};
 use crate::error::{Category, LockError};
@@ -17,6 +19,64 @@ wit_bindgen::generate!({
 use exports::memlock::lock::lock::{Guest, GuestMemcachedLock};
 use memlock::lock::types as wit;
 use memlock::lock::{clock, discovery, socket};
+
+/// The allocator: the crate is `no_std`, so the component brings its own (dlmalloc over
+/// `memory.grow`, the one Rust's std uses on `wasm32-unknown-unknown`).
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
+/// A panic is a bug in this crate, never a reaction to input (every server byte and caller value
+/// is checked and answered with a typed error). It traps: the host sees the trap as a runtime
+/// error and discards the instance. No message is formatted, which keeps `core::fmt`'s panic
+/// machinery out of the component.
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    core::arch::wasm32::unreachable()
+}
+
+// `memcmp`, `memcpy` and `memset` come from wasi-libc's `libc.a`, as they do in a std build; only
+// those objects are linked, and they import nothing.
+#[link(name = "c")]
+unsafe extern "C" {}
+
+/// The canonical ABI's allocation entry point, which the host calls to pass lists and strings in.
+/// Rust's std defines it on `wasm32-wasip2`, and wit-bindgen relies on that there, so a `no_std`
+/// component defines it itself, over the global allocator.
+///
+/// # Safety
+/// Called only by the host's canonical ABI: `align` is a power of two, and `old_ptr`/`old_len`
+/// describe an allocation this function returned with the same `align`.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn cabi_realloc(
+    old_ptr: *mut u8,
+    old_len: usize,
+    align: usize,
+    new_len: usize,
+) -> *mut u8 {
+    use alloc::alloc::{Layout, alloc, realloc};
+    let new_ptr = if old_len == 0 {
+        if new_len == 0 {
+            // A zero-sized allocation: any aligned, non-null pointer.
+            return align as *mut u8;
+        }
+        // SAFETY: the canonical ABI passes a power-of-two `align` and a non-zero size.
+        unsafe { alloc(Layout::from_size_align_unchecked(new_len, align)) }
+    } else {
+        // SAFETY: `old_ptr` was returned by this function with this layout (see above).
+        unsafe {
+            realloc(
+                old_ptr,
+                Layout::from_size_align_unchecked(old_len, align),
+                new_len,
+            )
+        }
+    };
+    if new_ptr.is_null() {
+        // Out of memory: trap, as std's version does.
+        core::arch::wasm32::unreachable()
+    }
+    new_ptr
+}
 
 struct WitHost;
 

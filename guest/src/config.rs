@@ -6,10 +6,11 @@
 //! `options.timout` would otherwise silently leave a default in force. Keys outside `connection.`,
 //! `connections.` and `options.` belong to other components and are ignored, as pip-services does.
 
-use std::collections::BTreeMap;
+use crate::prelude::*;
 
 use crate::error::{Code, LockError, Result};
 use crate::key::MEMCACHED_MAX_KEY;
+use crate::small_map::SmallMap;
 use crate::ttl::MEMCACHED_MAX_RELATIVE_SECS;
 
 /// memcached's default port.
@@ -29,8 +30,8 @@ pub struct Endpoint {
     pub port: u16,
 }
 
-impl std::fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         if self.host.contains(':') {
             write!(f, "[{}]:{}", self.host, self.port)
         } else {
@@ -104,7 +105,7 @@ pub struct LockConfig {
 impl LockConfig {
     /// Reads ConfigParams pairs. Keys are case-insensitive, as in pip-services.
     pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Result<Self> {
-        let map: BTreeMap<String, &str> = pairs
+        let map: SmallMap<String, &str> = pairs
             .iter()
             .map(|(k, v)| (k.as_ref().trim().to_ascii_lowercase(), v.as_ref().trim()))
             .collect();
@@ -115,10 +116,13 @@ impl LockConfig {
     }
 }
 
-fn connections(map: &BTreeMap<String, &str>) -> Result<Vec<ConnectionSpec>> {
+fn connections(map: &SmallMap<String, &str>) -> Result<Vec<ConnectionSpec>> {
     // `connections.<name>.<param>` wins over `connection.<param>`, as in ConnectionParams.manyFromConfig.
-    let mut sections: BTreeMap<&str, BTreeMap<&str, &str>> = BTreeMap::new();
-    for (key, value) in map {
+    // Keyed by (number, name): numeric section names sort numerically, so `connections.10`
+    // follows `connections.9`, and other names after them.
+    type Sections<'a> = SmallMap<(u64, &'a str), SmallMap<&'a str, &'a str>>;
+    let mut sections: Sections<'_> = SmallMap::new();
+    for (key, value) in map.iter() {
         if let Some(rest) = key.strip_prefix("connections.") {
             let Some((name, param)) = rest.split_once('.') else {
                 return Err(LockError::config(
@@ -126,11 +130,14 @@ fn connections(map: &BTreeMap<String, &str>) -> Result<Vec<ConnectionSpec>> {
                     "expected connections.<name>.<param>",
                 ));
             };
-            sections.entry(name).or_default().insert(param, value);
+            let order = name.parse::<u64>().unwrap_or(u64::MAX);
+            sections
+                .entry_or_default((order, name))
+                .insert(param, value);
         }
     }
     if sections.is_empty() {
-        let single: BTreeMap<&str, &str> = map
+        let single: SmallMap<&str, &str> = map
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("connection.").map(|p| (p, *v)))
             .collect();
@@ -139,18 +146,15 @@ fn connections(map: &BTreeMap<String, &str>) -> Result<Vec<ConnectionSpec>> {
         }
         return Ok(Vec::new());
     }
-    // Numeric section names sort numerically so `connections.10` follows `connections.9`.
-    let mut names: Vec<&str> = sections.keys().copied().collect();
-    names.sort_by_key(|n| (n.parse::<u64>().unwrap_or(u64::MAX), n.to_string()));
-    names
-        .into_iter()
-        .map(|name| connection_spec(&format!("connections.{name}"), &sections[name]))
+    sections
+        .iter()
+        .map(|((_, name), params)| connection_spec(&format!("connections.{name}"), params))
         .collect()
 }
 
 /// One connection's parameters (`ConnectionParams`): a discovery key, a uri, or host and port.
-pub fn connection_spec(prefix: &str, params: &BTreeMap<&str, &str>) -> Result<ConnectionSpec> {
-    for (param, value) in params {
+pub fn connection_spec(prefix: &str, params: &SmallMap<&str, &str>) -> Result<ConnectionSpec> {
+    for (param, value) in params.iter() {
         match *param {
             "host" | "port" | "uri" | "discovery_key" => {}
             "protocol" if value.eq_ignore_ascii_case("memcached") || value.is_empty() => {}
@@ -242,9 +246,9 @@ fn parse_port(key: &str, value: &str) -> Result<u16> {
     }
 }
 
-fn options(map: &BTreeMap<String, &str>) -> Result<Options> {
+fn options(map: &SmallMap<String, &str>) -> Result<Options> {
     let mut o = Options::default();
-    for (key, value) in map {
+    for (key, value) in map.iter() {
         let Some(name) = key.strip_prefix("options.") else {
             continue;
         };

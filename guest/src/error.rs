@@ -4,7 +4,9 @@
 //! are part of the contract; the message is for people. Every constructor here is one documented
 //! code: README.md lists them, and nothing else builds a [`LockError`].
 
-use std::fmt;
+use crate::prelude::*;
+
+use core::fmt;
 
 /// pip-services `ErrorCategory`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +142,6 @@ impl fmt::Display for LockError {
     }
 }
 
-impl std::error::Error for LockError {}
+impl core::error::Error for LockError {}
 
-pub type Result<T, E = LockError> = std::result::Result<T, E>;
+pub type Result<T, E = LockError> = core::result::Result<T, E>;

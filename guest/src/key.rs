@@ -8,6 +8,8 @@
 //!
 //! memcached's 250-byte limit applies to the *encoded* key: 186 raw bytes fit, 187 do not.
 
+use crate::prelude::*;
+
 use crate::error::{Code, LockError, Result};
 
 /// memcached's hard limit on a key as sent on the wire.
@@ -55,7 +57,7 @@ impl LockKey {
 
     /// Printable form for messages: the key itself when it is plain text, else its base64.
     pub fn display(&self) -> String {
-        match std::str::from_utf8(&self.raw) {
+        match core::str::from_utf8(&self.raw) {
             Ok(s) if s.chars().all(|c| !c.is_control()) => s.to_owned(),
             _ => format!("base64:{}", self.wire),
         }

@@ -1,5 +1,7 @@
 //! A held lock, and the owner token that proves it.
 
+use crate::prelude::*;
+
 /// Orders the acquisitions of a key: later acquisitions carry larger tokens.
 ///
 /// It is the memcached process's start time (seconds, from `stats`) and the CAS the acquisition's

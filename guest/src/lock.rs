@@ -12,6 +12,8 @@
 //!   token is remembered as an orphan and deleted, owner-checked, before the next operation on
 //!   that server (it expires with its ttl anyway).
 
+use crate::prelude::*;
+
 use crate::config::{ConnectionSpec, Endpoint, LockConfig};
 use crate::driver::servers::{Answer, Outcome, Servers, TripFailure};
 use crate::driver::{Host, ms_to_ns};
@@ -272,7 +274,7 @@ impl<H: Host> MemcachedLock<H> {
         idempotent: bool,
         only_on: Option<&str>,
         now: u64,
-    ) -> std::result::Result<Option<Answer>, TripFailure> {
+    ) -> core::result::Result<Option<Answer>, TripFailure> {
         let servers = self.servers.as_mut().ok_or_else(|| TripFailure {
             error: LockError::new(Code::NotOpened, "Connection is not opened"),
             outcome: Outcome::NotApplied,
@@ -560,7 +562,7 @@ impl<H: Host> MemcachedLock<H> {
             return;
         }
         let now = self.host.now_ns();
-        let pending = std::mem::take(&mut self.orphans);
+        let pending = core::mem::take(&mut self.orphans);
         for orphan in pending {
             if orphan.expires_ns <= now {
                 continue;

@@ -8,6 +8,8 @@
 //! The rule here: send `ceil(ttl/1000) + 1` seconds, so the item outlives the ttl the holder counts
 //! on, and refuse any ttl that is not positive or whose wire value would pass `max_expiration`.
 
+use crate::prelude::*;
+
 use crate::error::{Code, LockError, Result};
 
 /// memcached treats larger values as absolute unix timestamps.

@@ -4,6 +4,8 @@
 //! reply can never belong to another request. Any failure consumes the connection (the caller drops
 //! it): after a timeout a late reply may still arrive, after garbage nothing can be trusted.
 
+use crate::prelude::*;
+
 use super::{Host, SocketError, remaining_ms};
 use crate::protocol::{MetaReply, ProtocolError, Request, ServerIdentity, parse_meta, parse_stats};
 

@@ -5,6 +5,8 @@
 //! tests and the native benchmark can implement it over anything. The logic above it
 //! ([`crate::lock`]) and the codec below it ([`crate::protocol`]) never touch I/O themselves.
 
+use crate::prelude::*;
+
 pub mod connection;
 pub mod servers;
 
@@ -17,8 +19,8 @@ pub enum SocketError {
     Other,
 }
 
-impl std::fmt::Display for SocketError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for SocketError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
             SocketError::Refused => "connection refused",
             SocketError::TimedOut => "timed out",

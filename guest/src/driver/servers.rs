@@ -13,6 +13,8 @@
 //! effect is the lock's question ([`crate::lock`]), answered with the owner token, never by
 //! sending it again blindly.
 
+use crate::prelude::*;
+
 use super::connection::{Connection, TripError};
 use super::{Host, SocketError, ms_to_ns};
 use crate::config::{Endpoint, Options};

@@ -6,7 +6,9 @@
 //! caller's bound, a missing `\r\n`, an unknown status, a malformed number. A connection that
 //! produced an error is never reused: after garbage, nothing later on the stream can be trusted.
 
-use std::fmt;
+use crate::prelude::*;
+
+use core::fmt;
 
 /// The longest reply line accepted, `\r\n` included. Meta reply lines of the lock are < 100 bytes;
 /// `stats` lines are < 80.
@@ -129,8 +131,8 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn number<T: std::str::FromStr>(token: &[u8], what: &str) -> Result<T, ProtocolError> {
-    std::str::from_utf8(token)
+fn number<T: core::str::FromStr>(token: &[u8], what: &str) -> Result<T, ProtocolError> {
+    core::str::from_utf8(token)
         .ok()
         .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|s| s.parse().ok())
