@@ -2,7 +2,8 @@
 //! one run on one memcached. Prints one table (medians, p99, ratios) and the targets, and writes
 //! the same numbers as JSON (`target/bench.json`, or `$MEMLOCK_BENCH_JSON`).
 //!
-//! Rows: the floor (one `mn` round trip with the host's socket code); a hand-written acquire +
+//! The four latency rows are measured interleaved (see [`latency`]), so their ratios compare
+//! like with like. Rows: the floor (one `mn` round trip with the host's socket code); a hand-written acquire +
 //! release with the `async-memcached` crate (the peer); the lock's core built natively over tokio;
 //! the component through the host's Rust API; the CLI as whole processes; 8 workers contending
 //! for one key; 64 tasks on distinct keys through one lock instance; the simulation's speed.
@@ -10,19 +11,18 @@
 //! `MEMLOCK_BENCH_SERVER=host:port` uses an existing memcached; otherwise one is started on a free
 //! loopback port. `MEMLOCK_BENCH_ITERATIONS` (default 5000) sets the samples per latency row.
 
+mod latency;
 mod native;
 mod stats;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_memcached::{Client, MetaProtocol};
 use memlock_host::{Lock, Runtime};
 use serde_json::json;
 use stats::{Summary, micros, summarize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const WARMUP: usize = 300;
 /// Component instances inside the one `Lock` of the throughput row
 /// (`MEMLOCK_BENCH_INSTANCES`, default 8).
 fn throughput_instances() -> usize {
@@ -46,75 +46,6 @@ fn iterations() -> usize {
         .unwrap_or(5000)
 }
 
-async fn floor(addr: &str, n: usize) -> Summary {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    stream.set_nodelay(true).expect("nodelay");
-    let mut buf = [0u8; 64];
-    let mut samples = Vec::with_capacity(n);
-    for i in 0..WARMUP + n {
-        let t = Instant::now();
-        stream.write_all(b"mn\r\n").await.expect("write");
-        let mut got = 0;
-        while got < 4 {
-            got += stream.read(&mut buf[got..]).await.expect("read");
-        }
-        if i >= WARMUP {
-            samples.push(t.elapsed());
-        }
-    }
-    summarize(samples)
-}
-
-async fn peer(addr: &str, n: usize) -> Summary {
-    let mut client = Client::new(format!("tcp://{addr}"))
-        .await
-        .expect("async-memcached connect");
-    let mut samples = Vec::with_capacity(n);
-    for i in 0..WARMUP + n {
-        let t = Instant::now();
-        let stored = client
-            .meta_set(
-                "peer-lock",
-                "0123456789abcdef0123456789abcdef",
-                false,
-                None,
-                Some(&["T11", "ME", "c"]),
-            )
-            .await
-            .expect("ms");
-        let cas = stored.and_then(|v| v.cas).expect("acquired with a CAS");
-        let c = format!("C{cas}");
-        client
-            .meta_delete("peer-lock", false, None, Some(&[c.as_str()]))
-            .await
-            .expect("md");
-        if i >= WARMUP {
-            samples.push(t.elapsed());
-        }
-    }
-    summarize(samples)
-}
-
-fn native(addr: &str, n: usize) -> Summary {
-    let mut lock = memlock_guest::MemcachedLock::new(native::NativeHost::new());
-    lock.configure(&[("connection.uri", addr)])
-        .expect("configure");
-    lock.open(None).expect("open");
-    let mut samples = Vec::with_capacity(n);
-    for i in 0..WARMUP + n {
-        let t = Instant::now();
-        let lease = lock
-            .try_acquire(None, b"native-lock", 10_000)
-            .expect("try")
-            .expect("acquired");
-        assert!(lock.release(None, &lease).expect("release"));
-        if i >= WARMUP {
-            samples.push(t.elapsed());
-        }
-    }
-    summarize(samples)
-}
-
 async fn open_lock(runtime: &'static Runtime, addr: &str) -> Lock {
     let lock = Lock::new(runtime).await.expect("instantiate");
     lock.configure(&[("connection.uri", addr)])
@@ -122,24 +53,6 @@ async fn open_lock(runtime: &'static Runtime, addr: &str) -> Lock {
         .expect("configure");
     lock.open(None).await.expect("open");
     lock
-}
-
-async fn component(runtime: &'static Runtime, addr: &str, n: usize) -> Summary {
-    let lock = open_lock(runtime, addr).await;
-    let mut samples = Vec::with_capacity(n);
-    for i in 0..WARMUP + n {
-        let t = Instant::now();
-        let lease = lock
-            .try_acquire(None, b"component-lock", 10_000)
-            .await
-            .expect("try")
-            .expect("acquired");
-        assert!(lock.release(None, &lease).await.expect("release"));
-        if i >= WARMUP {
-            samples.push(t.elapsed());
-        }
-    }
-    summarize(samples)
 }
 
 fn cli(addr: &str, n: usize) -> Option<Summary> {
@@ -361,10 +274,13 @@ fn main() {
         .build()
         .expect("runtime");
 
-    let floor = rt.block_on(floor(&addr, n));
-    let peer = rt.block_on(peer(&addr, n));
-    let native = native(&addr, n);
-    let component = rt.block_on(component(runtime, &addr, n));
+    let mut paths = rt.block_on(latency::Paths::open(runtime, &addr));
+    let samples = paths.measure(&rt, n);
+    drop(paths);
+    let floor = summarize(samples.floor);
+    let peer = summarize(samples.peer);
+    let native = summarize(samples.native);
+    let component = summarize(samples.component);
     let cli = cli(&addr, 30);
     let contention = rt.block_on(contention(runtime, &addr, 8, Duration::from_secs(5)));
     let single_rate = 1.0 / component.median.as_secs_f64();

@@ -65,25 +65,41 @@ impl Host for NativeHost {
     }
 
     /// Writes without entering the runtime when the socket takes the bytes at once (the usual
-    /// case for a lock command); waits in the runtime only for the rest.
-    fn send(&self, stream: &Self::Stream, data: &[u8], timeout_ms: u32) -> Result<(), SocketError> {
-        let stream = stream.borrow_mut();
-        let mut written = 0;
-        while written < data.len() {
-            match stream.try_write(&data[written..]) {
-                Ok(n) => written += n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    let wait = Duration::from_millis(timeout_ms.into());
-                    let ready = async { tokio::time::timeout(wait, stream.writable()).await };
-                    match self.runtime.block_on(ready) {
-                        Err(_) => return Err(SocketError::TimedOut),
-                        Ok(r) => r.map_err(|e| error(&e))?,
+    /// case for a lock command), then reads like [`Host::receive`]; one deadline for both.
+    fn exchange(
+        &self,
+        stream: &Self::Stream,
+        request: &[u8],
+        max_bytes: u32,
+        timeout_ms: u32,
+    ) -> Result<Vec<u8>, SocketError> {
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms.into());
+        {
+            let stream = stream.borrow_mut();
+            let mut written = 0;
+            while written < request.len() {
+                match stream.try_write(&request[written..]) {
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        let wait = deadline.saturating_duration_since(Instant::now());
+                        let ready = async { tokio::time::timeout(wait, stream.writable()).await };
+                        match self.runtime.block_on(ready) {
+                            Err(_) => return Err(SocketError::TimedOut),
+                            Ok(r) => r.map_err(|e| error(&e))?,
+                        }
                     }
+                    Err(e) => return Err(error(&e)),
                 }
-                Err(e) => return Err(error(&e)),
             }
         }
-        Ok(())
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis();
+        self.receive(
+            stream,
+            max_bytes,
+            u32::try_from(left).unwrap_or(u32::MAX).max(1),
+        )
     }
 
     /// Reads what is there; enters the runtime to wait only when nothing is.

@@ -78,7 +78,18 @@ unsafe extern "C" fn cabi_realloc(
     new_ptr
 }
 
-struct WitHost;
+/// Random bytes fetched from WASI's `random` in batches: an acquire needs 16 (its owner token),
+/// and one import call per four acquires is cheaper than two per acquire.
+const RANDOM_BATCH: usize = 64;
+
+struct WitHost {
+    random: RefCell<RandomPool>,
+}
+
+struct RandomPool {
+    bytes: [u8; RANDOM_BATCH],
+    used: usize,
+}
 
 impl Host for WitHost {
     type Stream = socket::Connection;
@@ -87,8 +98,16 @@ impl Host for WitHost {
         socket::Connection::connect(host, port, timeout_ms).map_err(socket_error)
     }
 
-    fn send(&self, stream: &Self::Stream, data: &[u8], timeout_ms: u32) -> Result<(), SocketError> {
-        stream.send(data, timeout_ms).map_err(socket_error)
+    fn exchange(
+        &self,
+        stream: &Self::Stream,
+        request: &[u8],
+        max_bytes: u32,
+        timeout_ms: u32,
+    ) -> Result<Vec<u8>, SocketError> {
+        stream
+            .exchange(request, max_bytes, timeout_ms)
+            .map_err(socket_error)
     }
 
     fn receive(
@@ -109,10 +128,17 @@ impl Host for WitHost {
     }
 
     fn random_u64(&self) -> u64 {
-        let mut bytes = [0u8; 8];
-        // WASI random cannot fail short of a broken host; a zero token is still owner-checked.
-        let _ = getrandom::fill(&mut bytes);
-        u64::from_le_bytes(bytes)
+        let mut pool = self.random.borrow_mut();
+        if pool.used + 8 > RANDOM_BATCH {
+            // WASI random cannot fail short of a broken host; a zero token is still owner-checked.
+            let _ = getrandom::fill(&mut pool.bytes);
+            pool.used = 0;
+        }
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&pool.bytes[pool.used..pool.used + 8]);
+        // Each byte is handed out once.
+        pool.used += 8;
+        u64::from_le_bytes(word)
     }
 
     fn resolve_all(
@@ -195,7 +221,13 @@ type R<T> = Result<T, wit::LockError>;
 
 impl GuestMemcachedLock for LockResource {
     fn new() -> Self {
-        LockResource(RefCell::new(crate::MemcachedLock::new(WitHost)))
+        LockResource(RefCell::new(crate::MemcachedLock::new(WitHost {
+            random: RefCell::new(RandomPool {
+                bytes: [0; RANDOM_BATCH],
+                // Empty: the first draw fills it.
+                used: RANDOM_BATCH,
+            }),
+        })))
     }
 
     fn configure(&self, config: Vec<(String, String)>) -> R<()> {

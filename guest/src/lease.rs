@@ -42,7 +42,14 @@ pub struct Lease {
 
 /// 128 random bits as 32 lowercase hex digits: unguessable, and never equal to another holder's.
 pub fn new_owner_token(random: impl Fn() -> u64) -> String {
-    format!("{:016x}{:016x}", random(), random())
+    let mut token = String::with_capacity(32);
+    for word in [random(), random()] {
+        for shift in (0..16).rev() {
+            let nibble = (word >> (shift * 4)) & 0xf;
+            token.push(char::from(b"0123456789abcdef"[nibble as usize]));
+        }
+    }
+    token
 }
 
 /// The part of a ttl the holder does not count on: clock rate differences and scheduling
@@ -52,4 +59,26 @@ pub fn drift_allowance_ms(ttl_ms: u64, drift_ppm: u32, drift_ms: u64) -> u64 {
     (ttl_ms.saturating_mul(u64::from(drift_ppm)) / 1_000_000)
         .saturating_add(drift_ms)
         .min(ttl_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use core::cell::Cell;
+
+    use super::*;
+
+    #[test]
+    fn owner_tokens_are_32_hex_digits_of_two_draws() {
+        let draws = Cell::new(0u64);
+        let token = new_owner_token(|| {
+            draws.set(draws.get() + 1);
+            if draws.get() == 1 {
+                0x0123_4567_89ab_cdef
+            } else {
+                0xf
+            }
+        });
+        assert_eq!(token, "0123456789abcdef000000000000000f");
+        assert_eq!(draws.get(), 2);
+    }
 }

@@ -55,14 +55,9 @@ impl<S> Connection<S> {
         let deadline = now.saturating_add(reply_timeout_ns);
         let mut out = Vec::with_capacity(8);
         Request::Stats.encode(&mut out);
-        conn.send(host, &out, now, deadline)
-            .map_err(|e| TripError::Socket {
-                error: e,
-                sent: false,
-            })?;
         // The handshake carries no lock command, so its failure never leaves anything behind.
         conn.identity = conn
-            .read(host, Some(now), deadline, parse_stats)
+            .round_trip(host, &out, now, deadline, parse_stats)
             .map_err(|e| match e {
                 TripError::Socket { error, .. } => TripError::Socket { error, sent: false },
                 other => other,
@@ -82,10 +77,7 @@ impl<S> Connection<S> {
     ) -> Result<MetaReply, TripError> {
         let mut out = Vec::with_capacity(128);
         request.encode(&mut out);
-        // A failed send may still have delivered some bytes: treat it as sent.
-        self.send(host, &out, now_ns, deadline_ns)
-            .map_err(|error| TripError::Socket { error, sent: true })?;
-        let reply = self.read(host, Some(now_ns), deadline_ns, |buf| {
+        let reply = self.round_trip(host, &out, now_ns, deadline_ns, |buf| {
             parse_meta(buf, max_value)
         })?;
         if let Some(expected) = request.opaque()
@@ -100,53 +92,167 @@ impl<S> Connection<S> {
         Ok(reply)
     }
 
-    fn send<H: Host<Stream = S>>(
-        &self,
-        host: &H,
-        data: &[u8],
-        now_ns: u64,
-        deadline_ns: u64,
-    ) -> Result<(), SocketError> {
-        if now_ns >= deadline_ns {
-            return Err(SocketError::TimedOut);
-        }
-        host.send(&self.stream, data, remaining_ms(now_ns, deadline_ns))
-    }
-
-    /// Reads until `parse` sees a whole reply; keeps any bytes after it (there should be none).
-    /// `first_now`: a clock reading to use for the first wait (saves a boundary crossing).
-    fn read<H, T>(
+    /// Sends `request` and reads until `parse` sees a whole reply, all before `deadline_ns`;
+    /// keeps any bytes after the reply (there should be none). The request and the first read are
+    /// one host call ([`Host::exchange`]); further reads happen only for a reply that arrives in
+    /// pieces. Any socket failure counts as sent: a failed write may still have delivered bytes.
+    fn round_trip<H, T>(
         &mut self,
         host: &H,
-        mut first_now: Option<u64>,
+        request: &[u8],
+        now_ns: u64,
         deadline_ns: u64,
         parse: impl Fn(&[u8]) -> Result<Option<(T, usize)>, ProtocolError>,
     ) -> Result<T, TripError>
     where
         H: Host<Stream = S>,
     {
+        let timed_out = TripError::Socket {
+            error: SocketError::TimedOut,
+            sent: true,
+        };
+        if now_ns >= deadline_ns {
+            return Err(timed_out);
+        }
+        let first = host
+            .exchange(
+                &self.stream,
+                request,
+                READ_CHUNK,
+                remaining_ms(now_ns, deadline_ns),
+            )
+            .map_err(|error| TripError::Socket { error, sent: true })?;
+        self.take(first)?;
         loop {
             if let Some((reply, used)) = parse(&self.buffer).map_err(TripError::Protocol)? {
                 self.buffer.drain(..used);
                 return Ok(reply);
             }
-            let now = first_now.take().unwrap_or_else(|| host.now_ns());
+            let now = host.now_ns();
             if now >= deadline_ns {
-                return Err(TripError::Socket {
-                    error: SocketError::TimedOut,
-                    sent: true,
-                });
+                return Err(timed_out);
             }
             let chunk = host
                 .receive(&self.stream, READ_CHUNK, remaining_ms(now, deadline_ns))
                 .map_err(|error| TripError::Socket { error, sent: true })?;
-            if chunk.is_empty() {
-                return Err(TripError::Socket {
-                    error: SocketError::Closed,
-                    sent: true,
-                });
-            }
+            self.take(chunk)?;
+        }
+    }
+
+    /// Appends bytes the host returned; an empty chunk is a host that broke its contract, read
+    /// as a closed stream.
+    fn take(&mut self, chunk: Vec<u8>) -> Result<(), TripError> {
+        if chunk.is_empty() {
+            return Err(TripError::Socket {
+                error: SocketError::Closed,
+                sent: true,
+            });
+        }
+        if self.buffer.is_empty() {
+            // The usual case: the whole reply in one chunk. Keep the host's allocation.
+            self.buffer = chunk;
+        } else {
             self.buffer.extend_from_slice(&chunk);
         }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::cell::RefCell;
+
+    use super::*;
+    use crate::config::Endpoint;
+    use crate::driver::ConnectionParams;
+    use crate::key::LockKey;
+    use crate::protocol::MetaStatus;
+
+    /// A host whose server answers `stats` and then `HD c7 O<opaque>`, handing every reply out
+    /// one byte per call, and which records the calls it gets.
+    struct TricklingHost {
+        pending: RefCell<Vec<u8>>,
+        calls: RefCell<Vec<&'static str>>,
+    }
+
+    impl TricklingHost {
+        fn next_byte(&self) -> Result<Vec<u8>, SocketError> {
+            let mut pending = self.pending.borrow_mut();
+            if pending.is_empty() {
+                return Err(SocketError::TimedOut);
+            }
+            Ok(vec![pending.remove(0)])
+        }
+    }
+
+    impl Host for TricklingHost {
+        type Stream = ();
+
+        fn connect(&self, _: &str, _: u16, _: u32) -> Result<(), SocketError> {
+            Ok(())
+        }
+
+        fn exchange(&self, _: &(), request: &[u8], _: u32, _: u32) -> Result<Vec<u8>, SocketError> {
+            self.calls.borrow_mut().push("exchange");
+            let reply: &[u8] = if request == b"stats\r\n" {
+                b"STAT pid 42\r\nSTAT uptime 5\r\nSTAT time 1005\r\nEND\r\n"
+            } else {
+                b"HD c7 O9\r\n"
+            };
+            *self.pending.borrow_mut() = reply.to_vec();
+            self.next_byte()
+        }
+
+        fn receive(&self, _: &(), _: u32, _: u32) -> Result<Vec<u8>, SocketError> {
+            self.calls.borrow_mut().push("receive");
+            self.next_byte()
+        }
+
+        fn now_ns(&self) -> u64 {
+            0
+        }
+
+        fn sleep_ns(&self, _: u64) {}
+
+        fn random_u64(&self) -> u64 {
+            4
+        }
+
+        fn resolve_all(&self, _: Option<&str>, _: &str) -> Result<Vec<ConnectionParams>, String> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[test]
+    fn a_reply_in_pieces_is_reassembled_after_one_exchange() {
+        let host = TricklingHost {
+            pending: RefCell::new(Vec::new()),
+            calls: RefCell::new(Vec::new()),
+        };
+        let endpoint = Endpoint {
+            host: "localhost".into(),
+            port: 11211,
+        };
+        let mut conn =
+            Connection::open(&host, &endpoint, 1_000_000_000, 1_000_000_000).expect("handshake");
+        assert_eq!(conn.identity.pid, 42);
+        host.calls.borrow_mut().clear();
+
+        let key = LockKey::new(b"k", 250).expect("key");
+        let request = Request::Add {
+            key: &key,
+            value: b"tok",
+            ttl_secs: 2,
+            opaque: 9,
+        };
+        let reply = conn
+            .meta_round_trip(&host, &request, 64, 0, 1_000_000_000)
+            .expect("reply");
+        assert_eq!(reply.status, MetaStatus::Stored);
+        assert_eq!(reply.cas, Some(7));
+        let calls = host.calls.borrow();
+        assert_eq!(calls[0], "exchange");
+        assert_eq!(calls.len(), b"HD c7 O9\r\n".len());
+        assert!(calls[1..].iter().all(|c| *c == "receive"));
     }
 }

@@ -39,8 +39,16 @@ pub trait Host {
     type Stream;
 
     fn connect(&self, host: &str, port: u16, timeout_ms: u32) -> Result<Self::Stream, SocketError>;
-    fn send(&self, stream: &Self::Stream, data: &[u8], timeout_ms: u32) -> Result<(), SocketError>;
-    /// Between 1 and `max_bytes` bytes; never an empty success.
+    /// Writes all of `request`, then returns between 1 and `max_bytes` bytes of the reply, all
+    /// within `timeout_ms`. A failure may come after some of `request` was written.
+    fn exchange(
+        &self,
+        stream: &Self::Stream,
+        request: &[u8],
+        max_bytes: u32,
+        timeout_ms: u32,
+    ) -> Result<Vec<u8>, SocketError>;
+    /// More of a reply: between 1 and `max_bytes` bytes; never an empty success.
     fn receive(
         &self,
         stream: &Self::Stream,

@@ -17,7 +17,7 @@ pub fn process_origin() -> Instant {
 
 impl Host for HostState {
     /// Nanoseconds since the instance's clock origin; lease deadlines are on this scale.
-    async fn now_ns(&mut self) -> wasmtime::Result<u64> {
+    fn now_ns(&mut self) -> wasmtime::Result<u64> {
         let elapsed = self.clock_origin.elapsed().as_nanos() as f64 * self.clock_rate;
         Ok(elapsed as u64)
     }

@@ -1,0 +1,168 @@
+//! The four latency rows (floor, peer, native core, component), measured interleaved.
+//!
+//! Each path keeps its connection or lock open for the whole run, and the run is split into
+//! rounds: every round measures a short batch of each path, in an order that rotates from round
+//! to round. Drift over the run (CPU frequency, the neighbours on a shared machine, memcached's
+//! own state) then falls on all four rows alike, so their ratios, which are the targets, are
+//! comparisons made side by side rather than one block after another.
+
+use std::time::{Duration, Instant};
+
+use async_memcached::{Client, MetaProtocol};
+use memlock_host::{Lock, Runtime};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::native::NativeHost;
+
+/// Cycles of each path before any is recorded (connections warm, code paged in).
+const WARMUP: usize = 300;
+/// Rounds the recorded cycles are split into.
+const ROUNDS: usize = 50;
+
+/// Recorded samples of each path, in the order of [`Paths::NAMES`].
+pub struct Samples {
+    pub floor: Vec<Duration>,
+    pub peer: Vec<Duration>,
+    pub native: Vec<Duration>,
+    pub component: Vec<Duration>,
+}
+
+/// One open instance of each path.
+pub struct Paths {
+    floor: TcpStream,
+    peer: Client,
+    native: memlock_guest::MemcachedLock<NativeHost>,
+    component: Lock,
+}
+
+impl Paths {
+    pub async fn open(runtime: &'static Runtime, addr: &str) -> Paths {
+        let floor = TcpStream::connect(addr).await.expect("connect");
+        floor.set_nodelay(true).expect("nodelay");
+        let peer = Client::new(format!("tcp://{addr}"))
+            .await
+            .expect("async-memcached connect");
+        let component = crate::open_lock(runtime, addr).await;
+        let mut native = memlock_guest::MemcachedLock::new(NativeHost::new());
+        native
+            .configure(&[("connection.uri", addr)])
+            .expect("configure");
+        native.open(None).expect("open");
+        Paths {
+            floor,
+            peer,
+            native,
+            component,
+        }
+    }
+
+    /// `n` recorded cycles of each path after the warm-up, interleaved in rounds.
+    pub fn measure(&mut self, rt: &tokio::runtime::Runtime, n: usize) -> Samples {
+        let mut samples = Samples {
+            floor: Vec::with_capacity(n),
+            peer: Vec::with_capacity(n),
+            native: Vec::with_capacity(n),
+            component: Vec::with_capacity(n),
+        };
+        let mut discard = Vec::new();
+        for path in 0..4 {
+            self.run(rt, path, WARMUP, &mut discard);
+        }
+        let per_round = n.div_ceil(ROUNDS);
+        for round in 0..ROUNDS {
+            for step in 0..4 {
+                let path = (round + step) % 4;
+                let out = match path {
+                    0 => &mut samples.floor,
+                    1 => &mut samples.peer,
+                    2 => &mut samples.native,
+                    _ => &mut samples.component,
+                };
+                let batch = per_round.min(n - out.len());
+                self.run(rt, path, batch, out);
+            }
+        }
+        samples
+    }
+
+    fn run(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        path: usize,
+        n: usize,
+        out: &mut Vec<Duration>,
+    ) {
+        match path {
+            0 => rt.block_on(floor(&mut self.floor, n, out)),
+            1 => rt.block_on(peer(&mut self.peer, n, out)),
+            2 => native(&mut self.native, n, out),
+            _ => rt.block_on(component(&self.component, n, out)),
+        }
+    }
+}
+
+/// One `mn` round trip: the physical floor of a lock operation.
+async fn floor(stream: &mut TcpStream, n: usize, out: &mut Vec<Duration>) {
+    let mut buf = [0u8; 64];
+    for _ in 0..n {
+        let t = Instant::now();
+        stream.write_all(b"mn\r\n").await.expect("write");
+        let mut got = 0;
+        while got < 4 {
+            got += stream.read(&mut buf[got..]).await.expect("read");
+        }
+        out.push(t.elapsed());
+    }
+}
+
+/// Acquire + release by hand with a maintained client crate: `ms … ME` then `md … C<cas>`.
+async fn peer(client: &mut Client, n: usize, out: &mut Vec<Duration>) {
+    for _ in 0..n {
+        let t = Instant::now();
+        let stored = client
+            .meta_set(
+                "peer-lock",
+                "0123456789abcdef0123456789abcdef",
+                false,
+                None,
+                Some(&["T11", "ME", "c"]),
+            )
+            .await
+            .expect("ms");
+        let cas = stored.and_then(|v| v.cas).expect("acquired with a CAS");
+        let c = format!("C{cas}");
+        client
+            .meta_delete("peer-lock", false, None, Some(&[c.as_str()]))
+            .await
+            .expect("md");
+        out.push(t.elapsed());
+    }
+}
+
+/// The lock's core natively: same logic and protocol, no WebAssembly boundary.
+fn native(lock: &mut memlock_guest::MemcachedLock<NativeHost>, n: usize, out: &mut Vec<Duration>) {
+    for _ in 0..n {
+        let t = Instant::now();
+        let lease = lock
+            .try_acquire(None, b"native-lock", 10_000)
+            .expect("try")
+            .expect("acquired");
+        assert!(lock.release(None, &lease).expect("release"));
+        out.push(t.elapsed());
+    }
+}
+
+/// The component through the host's Rust API.
+async fn component(lock: &Lock, n: usize, out: &mut Vec<Duration>) {
+    for _ in 0..n {
+        let t = Instant::now();
+        let lease = lock
+            .try_acquire(None, b"component-lock", 10_000)
+            .await
+            .expect("try")
+            .expect("acquired");
+        assert!(lock.release(None, &lease).await.expect("release"));
+        out.push(t.elapsed());
+    }
+}
