@@ -379,8 +379,10 @@ impl<H: Host> MemcachedLock<H> {
                     ),
                 ));
             }
-            // Uniform in [base/2, 3·base/2): waiters spread out instead of retrying in lockstep.
-            let jittered = base_ns / 2 + self.host.random_u64() % base_ns.max(1);
+            // Uniform in [3·base/4, 3·base/2): waiters spread out instead of retrying in lockstep,
+            // and the mean interval (9/8 of `retry_timeout`) keeps a waiter, its first attempt
+            // included, at no more than one request per `retry_timeout` on average.
+            let jittered = base_ns * 3 / 4 + self.host.random_u64() % (base_ns * 3 / 4).max(1);
             self.host.sleep_ns(jittered.min(deadline - now));
         }
     }
