@@ -72,7 +72,8 @@ impl Host for NativeHost {
         request: &[u8],
         max_bytes: u32,
         timeout_ms: u32,
-    ) -> Result<Vec<u8>, SocketError> {
+        reply: &mut Vec<u8>,
+    ) -> Result<(), SocketError> {
         let deadline = Instant::now() + Duration::from_millis(timeout_ms.into());
         {
             let stream = stream.borrow_mut();
@@ -95,26 +96,25 @@ impl Host for NativeHost {
         let left = deadline
             .saturating_duration_since(Instant::now())
             .as_millis();
-        self.receive(
-            stream,
-            max_bytes,
-            u32::try_from(left).unwrap_or(u32::MAX).max(1),
-        )
+        let left = u32::try_from(left).unwrap_or(u32::MAX).max(1);
+        self.receive(stream, max_bytes, left, reply)
     }
 
-    /// Reads what is there; enters the runtime to wait only when nothing is.
+    /// Reads what is there straight into the connection's buffer; enters the runtime to wait
+    /// only when nothing is.
     fn receive(
         &self,
         stream: &Self::Stream,
         max_bytes: u32,
         timeout_ms: u32,
-    ) -> Result<Vec<u8>, SocketError> {
+        reply: &mut Vec<u8>,
+    ) -> Result<(), SocketError> {
         let stream = stream.borrow_mut();
-        let mut buf = Vec::with_capacity(max_bytes as usize);
+        reply.reserve(max_bytes as usize);
         loop {
-            match stream.try_read_buf(&mut buf) {
+            match stream.try_read_buf(reply) {
                 Ok(0) => return Err(SocketError::Closed),
-                Ok(_) => return Ok(buf),
+                Ok(_) => return Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     let wait = Duration::from_millis(timeout_ms.into());
                     let ready = async { tokio::time::timeout(wait, stream.readable()).await };

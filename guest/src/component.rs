@@ -104,10 +104,13 @@ impl Host for WitHost {
         request: &[u8],
         max_bytes: u32,
         timeout_ms: u32,
-    ) -> Result<Vec<u8>, SocketError> {
-        stream
+        reply: &mut Vec<u8>,
+    ) -> Result<(), SocketError> {
+        let chunk = stream
             .exchange(request, max_bytes, timeout_ms)
-            .map_err(socket_error)
+            .map_err(socket_error)?;
+        append(reply, chunk);
+        Ok(())
     }
 
     fn receive(
@@ -115,8 +118,13 @@ impl Host for WitHost {
         stream: &Self::Stream,
         max_bytes: u32,
         timeout_ms: u32,
-    ) -> Result<Vec<u8>, SocketError> {
-        stream.receive(max_bytes, timeout_ms).map_err(socket_error)
+        reply: &mut Vec<u8>,
+    ) -> Result<(), SocketError> {
+        let chunk = stream
+            .receive(max_bytes, timeout_ms)
+            .map_err(socket_error)?;
+        append(reply, chunk);
+        Ok(())
     }
 
     fn now_ns(&self) -> u64 {
@@ -147,6 +155,16 @@ impl Host for WitHost {
         key: &str,
     ) -> Result<Vec<ConnectionParams>, String> {
         discovery::resolve_all(correlation_id, key)
+    }
+}
+
+/// Adds bytes an import returned to a connection's buffer. The usual case is a whole reply into
+/// an empty buffer: then the import's allocation becomes the buffer, with no copy.
+fn append(buffer: &mut Vec<u8>, chunk: Vec<u8>) {
+    if buffer.is_empty() {
+        *buffer = chunk;
+    } else {
+        buffer.extend_from_slice(&chunk);
     }
 }
 

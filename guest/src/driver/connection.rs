@@ -114,15 +114,16 @@ impl<S> Connection<S> {
         if now_ns >= deadline_ns {
             return Err(timed_out);
         }
-        let first = host
-            .exchange(
-                &self.stream,
-                request,
-                READ_CHUNK,
-                remaining_ms(now_ns, deadline_ns),
-            )
-            .map_err(|error| TripError::Socket { error, sent: true })?;
-        self.take(first)?;
+        let before = self.buffer.len();
+        host.exchange(
+            &self.stream,
+            request,
+            READ_CHUNK,
+            remaining_ms(now_ns, deadline_ns),
+            &mut self.buffer,
+        )
+        .map_err(|error| TripError::Socket { error, sent: true })?;
+        self.check_progress(before)?;
         loop {
             if let Some((reply, used)) = parse(&self.buffer).map_err(TripError::Protocol)? {
                 self.buffer.drain(..used);
@@ -132,29 +133,27 @@ impl<S> Connection<S> {
             if now >= deadline_ns {
                 return Err(timed_out);
             }
-            let chunk = host
-                .receive(&self.stream, READ_CHUNK, remaining_ms(now, deadline_ns))
-                .map_err(|error| TripError::Socket { error, sent: true })?;
-            self.take(chunk)?;
+            let before = self.buffer.len();
+            host.receive(
+                &self.stream,
+                READ_CHUNK,
+                remaining_ms(now, deadline_ns),
+                &mut self.buffer,
+            )
+            .map_err(|error| TripError::Socket { error, sent: true })?;
+            self.check_progress(before)?;
         }
     }
 
-    /// Appends bytes the host returned; an empty chunk is a host that broke its contract, read
-    /// as a closed stream.
-    fn take(&mut self, chunk: Vec<u8>) -> Result<(), TripError> {
-        if chunk.is_empty() {
-            return Err(TripError::Socket {
-                error: SocketError::Closed,
-                sent: true,
-            });
+    /// A read that appended nothing is a host that broke its contract, taken as a closed stream.
+    fn check_progress(&self, before: usize) -> Result<(), TripError> {
+        if self.buffer.len() > before {
+            return Ok(());
         }
-        if self.buffer.is_empty() {
-            // The usual case: the whole reply in one chunk. Keep the host's allocation.
-            self.buffer = chunk;
-        } else {
-            self.buffer.extend_from_slice(&chunk);
-        }
-        Ok(())
+        Err(TripError::Socket {
+            error: SocketError::Closed,
+            sent: true,
+        })
     }
 }
 
@@ -176,12 +175,13 @@ mod tests {
     }
 
     impl TricklingHost {
-        fn next_byte(&self) -> Result<Vec<u8>, SocketError> {
+        fn next_byte(&self, reply: &mut Vec<u8>) -> Result<(), SocketError> {
             let mut pending = self.pending.borrow_mut();
             if pending.is_empty() {
                 return Err(SocketError::TimedOut);
             }
-            Ok(vec![pending.remove(0)])
+            reply.push(pending.remove(0));
+            Ok(())
         }
     }
 
@@ -192,20 +192,27 @@ mod tests {
             Ok(())
         }
 
-        fn exchange(&self, _: &(), request: &[u8], _: u32, _: u32) -> Result<Vec<u8>, SocketError> {
+        fn exchange(
+            &self,
+            _: &(),
+            request: &[u8],
+            _: u32,
+            _: u32,
+            reply: &mut Vec<u8>,
+        ) -> Result<(), SocketError> {
             self.calls.borrow_mut().push("exchange");
-            let reply: &[u8] = if request == b"stats\r\n" {
+            let answer: &[u8] = if request == b"stats\r\n" {
                 b"STAT pid 42\r\nSTAT uptime 5\r\nSTAT time 1005\r\nEND\r\n"
             } else {
                 b"HD c7 O9\r\n"
             };
-            *self.pending.borrow_mut() = reply.to_vec();
-            self.next_byte()
+            *self.pending.borrow_mut() = answer.to_vec();
+            self.next_byte(reply)
         }
 
-        fn receive(&self, _: &(), _: u32, _: u32) -> Result<Vec<u8>, SocketError> {
+        fn receive(&self, _: &(), _: u32, _: u32, reply: &mut Vec<u8>) -> Result<(), SocketError> {
             self.calls.borrow_mut().push("receive");
-            self.next_byte()
+            self.next_byte(reply)
         }
 
         fn now_ns(&self) -> u64 {

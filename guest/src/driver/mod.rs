@@ -39,22 +39,26 @@ pub trait Host {
     type Stream;
 
     fn connect(&self, host: &str, port: u16, timeout_ms: u32) -> Result<Self::Stream, SocketError>;
-    /// Writes all of `request`, then returns between 1 and `max_bytes` bytes of the reply, all
-    /// within `timeout_ms`. A failure may come after some of `request` was written.
+    /// Writes all of `request`, then appends between 1 and `max_bytes` bytes of the reply to
+    /// `reply`, all within `timeout_ms`. A failure may come after some of `request` was written.
+    /// Appending (rather than returning a new buffer) lets a native host read straight into the
+    /// connection's buffer.
     fn exchange(
         &self,
         stream: &Self::Stream,
         request: &[u8],
         max_bytes: u32,
         timeout_ms: u32,
-    ) -> Result<Vec<u8>, SocketError>;
-    /// More of a reply: between 1 and `max_bytes` bytes; never an empty success.
+        reply: &mut Vec<u8>,
+    ) -> Result<(), SocketError>;
+    /// More of a reply: appends between 1 and `max_bytes` bytes to `reply`.
     fn receive(
         &self,
         stream: &Self::Stream,
         max_bytes: u32,
         timeout_ms: u32,
-    ) -> Result<Vec<u8>, SocketError>;
+        reply: &mut Vec<u8>,
+    ) -> Result<(), SocketError>;
 
     /// Monotonic nanoseconds.
     fn now_ns(&self) -> u64;
