@@ -74,7 +74,9 @@ impl Host for NativeHost {
         timeout_ms: u32,
         reply: &mut Vec<u8>,
     ) -> Result<(), SocketError> {
-        let deadline = Instant::now() + Duration::from_millis(timeout_ms.into());
+        // The clock is read only if the write has to wait (rare for a lock command): then the
+        // read gets what is left of the timeout.
+        let mut deadline = None;
         {
             let stream = stream.borrow_mut();
             let mut written = 0;
@@ -82,6 +84,9 @@ impl Host for NativeHost {
                 match stream.try_write(&request[written..]) {
                     Ok(n) => written += n,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        let deadline = *deadline.get_or_insert_with(|| {
+                            Instant::now() + Duration::from_millis(timeout_ms.into())
+                        });
                         let wait = deadline.saturating_duration_since(Instant::now());
                         let ready = async { tokio::time::timeout(wait, stream.writable()).await };
                         match self.runtime.block_on(ready) {
@@ -93,10 +98,15 @@ impl Host for NativeHost {
                 }
             }
         }
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .as_millis();
-        let left = u32::try_from(left).unwrap_or(u32::MAX).max(1);
+        let left = match deadline {
+            None => timeout_ms,
+            Some(deadline) => {
+                let left = deadline
+                    .saturating_duration_since(Instant::now())
+                    .as_millis();
+                u32::try_from(left).unwrap_or(u32::MAX).max(1)
+            }
+        };
         self.receive(stream, max_bytes, left, reply)
     }
 

@@ -201,7 +201,10 @@ fn to_wit_lease(l: crate::Lease) -> wit::Lease {
         key: l.key,
         owner_token: l.owner_token,
         cas: l.cas,
-        server_epoch: l.server_epoch,
+        server_epoch: wit::ServerEpoch {
+            pid: l.server_epoch.pid,
+            started_at: l.server_epoch.started_at,
+        },
         ttl_ms: l.ttl_ms,
         valid_until_ns: l.valid_until_ns,
         fencing_token: wit::FencingToken {
@@ -216,7 +219,10 @@ fn from_wit_lease(l: wit::Lease) -> crate::Lease {
         key: l.key,
         owner_token: l.owner_token,
         cas: l.cas,
-        server_epoch: l.server_epoch,
+        server_epoch: crate::protocol::ServerIdentity {
+            pid: l.server_epoch.pid,
+            started_at: l.server_epoch.started_at,
+        },
         ttl_ms: l.ttl_ms,
         valid_until_ns: l.valid_until_ns,
         fencing_token: crate::lease::FencingToken {

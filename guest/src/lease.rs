@@ -2,6 +2,8 @@
 
 use crate::prelude::*;
 
+use crate::protocol::ServerIdentity;
+
 /// Orders the acquisitions of a key: later acquisitions carry larger tokens.
 ///
 /// It is the memcached process's start time (seconds, from `stats`) and the CAS the acquisition's
@@ -31,8 +33,8 @@ pub struct Lease {
     pub owner_token: String,
     /// CAS of the item this lease stored, valid only on `server_epoch`.
     pub cas: u64,
-    /// `pid:start-time` of the memcached process that stored the item.
-    pub server_epoch: String,
+    /// The memcached process that stored the item (all zero: unknown).
+    pub server_epoch: ServerIdentity,
     pub ttl_ms: u64,
     /// Host monotonic time after which the holder must assume the lock lost.
     pub valid_until_ns: u64,

@@ -26,7 +26,7 @@ extern crate std;
 mod prelude {
     pub use alloc::borrow::ToOwned;
     pub use alloc::format;
-    pub use alloc::string::{String, ToString};
+    pub use alloc::string::String;
     pub use alloc::vec;
     pub use alloc::vec::Vec;
 }

@@ -272,7 +272,7 @@ impl<H: Host> MemcachedLock<H> {
         index: usize,
         request: &Request<'_>,
         idempotent: bool,
-        only_on: Option<&str>,
+        only_on: Option<&ServerIdentity>,
         now: u64,
     ) -> core::result::Result<Option<Answer>, TripFailure> {
         let servers = self.servers.as_mut().ok_or_else(|| TripFailure {
@@ -309,7 +309,7 @@ impl<H: Host> MemcachedLock<H> {
                 key: raw_key.to_vec(),
                 owner_token: token.clone(),
                 cas,
-                server_epoch: server.epoch(),
+                server_epoch: *server,
                 ttl_ms: ttl.ms(),
                 valid_until_ns,
                 fencing_token: FencingToken {
@@ -392,7 +392,7 @@ impl<H: Host> MemcachedLock<H> {
         let index = self.servers_or_not_opened()?.index_for(&lease.key);
         let key = LockKey::new(&lease.key, options.max_key_size)
             .map_err(|e| LockError::new(Code::InvalidLease, e.message))?;
-        if lease.cas == 0 || lease.server_epoch.is_empty() {
+        if lease.cas == 0 || !lease.server_epoch.is_known() {
             return self.delete_if_token(index, &key, &lease.owner_token);
         }
         match self.delete_if_cas(index, &key, lease.cas, &lease.server_epoch)? {
@@ -410,7 +410,7 @@ impl<H: Host> MemcachedLock<H> {
         index: usize,
         key: &LockKey,
         cas: u64,
-        epoch: &str,
+        epoch: &ServerIdentity,
     ) -> Result<Deletion> {
         let opaque = self.opaque();
         let request = Request::DeleteIfCas { key, cas, opaque };
@@ -434,7 +434,7 @@ impl<H: Host> MemcachedLock<H> {
     fn delete_if_token(&mut self, index: usize, key: &LockKey, token: &str) -> Result<bool> {
         match self.lookup_token(index, key, token)? {
             Some((cas, server)) => {
-                Ok(self.delete_if_cas(index, key, cas, &server.epoch())? == Deletion::Deleted)
+                Ok(self.delete_if_cas(index, key, cas, &server)? == Deletion::Deleted)
             }
             None => Ok(false),
         }
@@ -486,12 +486,12 @@ impl<H: Host> MemcachedLock<H> {
                 format!("lease on {} is lost: {why}", key.display()),
             )
         };
-        let (mut cas, mut epoch) = (lease.cas, lease.server_epoch.clone());
-        if cas == 0 || epoch.is_empty() {
+        let (mut cas, mut epoch) = (lease.cas, lease.server_epoch);
+        if cas == 0 || !epoch.is_known() {
             let (found, server) = self
                 .lookup_token(index, &key, &lease.owner_token)?
                 .ok_or_else(|| lost("not held"))?;
-            (cas, epoch) = (found, server.epoch());
+            (cas, epoch) = (found, server);
         }
         // One retry, after learning that an earlier extension of ours did apply (new CAS).
         for _ in 0..2 {
@@ -531,7 +531,7 @@ impl<H: Host> MemcachedLock<H> {
             debug_assert_eq!(status, MetaStatus::Exists);
             // The CAS moved: another owner, or an extension of ours whose reply we never saw.
             match self.lookup_token(index, &key, &lease.owner_token)? {
-                Some((found, server)) if server.epoch() == epoch && found != cas => cas = found,
+                Some((found, server)) if server == epoch && found != cas => cas = found,
                 _ => return Err(lost("held by another owner")),
             }
         }

@@ -16,4 +16,4 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use memlock::lock::types::{ErrorCategory, FencingToken, Lease, LockError};
+pub use memlock::lock::types::{ErrorCategory, FencingToken, Lease, LockError, ServerEpoch};

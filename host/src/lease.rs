@@ -34,13 +34,41 @@ impl fmt::Display for FencingToken {
     }
 }
 
+/// The memcached process a lease's item lives in: its pid and start time (unix seconds). A CAS
+/// identifies an owner only inside one process; release and extend are sent only to this one.
+/// Written `pid:start` in handles; all zero when unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ServerEpoch {
+    pub pid: u64,
+    pub started_at: u64,
+}
+
+impl fmt::Display for ServerEpoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.pid, self.started_at)
+    }
+}
+
+impl std::str::FromStr for ServerEpoch {
+    type Err = HandleError;
+
+    fn from_str(text: &str) -> Result<Self, HandleError> {
+        let bad = HandleError("the server epoch is not pid:start");
+        let (pid, started_at) = text.split_once(':').ok_or(bad.clone())?;
+        Ok(ServerEpoch {
+            pid: pid.parse().map_err(|_| bad.clone())?,
+            started_at: started_at.parse().map_err(|_| bad)?,
+        })
+    }
+}
+
 /// A lease returned by an acquire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     pub key: Vec<u8>,
     pub owner_token: String,
     pub cas: u64,
-    pub server_epoch: String,
+    pub server_epoch: ServerEpoch,
     pub ttl: Duration,
     /// When this holder must assume the lock lost (`None` for a lease parsed from a handle).
     pub valid_until: Option<Instant>,
@@ -77,7 +105,10 @@ impl Lease {
             key: lease.key,
             owner_token: lease.owner_token,
             cas: lease.cas,
-            server_epoch: lease.server_epoch,
+            server_epoch: ServerEpoch {
+                pid: lease.server_epoch.pid,
+                started_at: lease.server_epoch.started_at,
+            },
             ttl: Duration::from_millis(lease.ttl_ms),
             valid_until: Some(clock.to_instant(lease.valid_until_ns)),
             fencing_token: FencingToken(
@@ -92,7 +123,10 @@ impl Lease {
             key: self.key.clone(),
             owner_token: self.owner_token.clone(),
             cas: self.cas,
-            server_epoch: self.server_epoch.clone(),
+            server_epoch: bindings::ServerEpoch {
+                pid: self.server_epoch.pid,
+                started_at: self.server_epoch.started_at,
+            },
             ttl_ms: u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX),
             valid_until_ns: self.valid_until.map(|t| clock.to_ns(t)).unwrap_or(0),
             fencing_token: bindings::FencingToken {
@@ -148,9 +182,7 @@ impl Lease {
         let cas = cas
             .parse()
             .map_err(|_| HandleError("the cas is not a number"))?;
-        if !epoch.bytes().all(|b| b.is_ascii_digit() || b == b':') {
-            return Err(HandleError("the server epoch is not pid:start"));
-        }
+        let epoch = epoch.parse()?;
         let fence = fence
             .parse()
             .map_err(|_| HandleError("the fencing token is not a number"))?;
@@ -158,7 +190,7 @@ impl Lease {
             key,
             owner_token: token.to_owned(),
             cas,
-            server_epoch: epoch.to_owned(),
+            server_epoch: epoch,
             ttl: Duration::ZERO,
             valid_until: None,
             fencing_token: FencingToken(fence),
@@ -182,7 +214,10 @@ mod tests {
             key: b"job \r\n/1".to_vec(),
             owner_token: "0123456789abcdef0123456789abcdef".into(),
             cas: 42,
-            server_epoch: "1234:1700000000".into(),
+            server_epoch: ServerEpoch {
+                pid: 1234,
+                started_at: 1_700_000_000,
+            },
             ttl: Duration::ZERO,
             valid_until: None,
             fencing_token: FencingToken((1_700_000_000u128 << 64) | 42),
@@ -195,6 +230,9 @@ mod tests {
             "ml1.6.ab.1.1:2",
             "ml1.61.zz.1.1:2",
             "ml1.61.ab.x.1:2",
+            "ml1.61.ab.1.12.5",
+            "ml1.61.ab.1.a:2.5",
+            "ml1.61.ab.1.1:2:3.5",
         ] {
             assert!(Lease::from_handle(bad).is_err(), "{bad}");
         }

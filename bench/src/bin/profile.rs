@@ -1,6 +1,7 @@
 //! A fixed number of acquire + release cycles through one path, for instruction-count profiles:
 //! `valgrind --tool=callgrind target/release/profile component 2000 127.0.0.1:11211`.
-//! Paths: `native` (the guest core natively over tokio) or `component` (through wasmtime).
+//! Paths: `native` (the guest core natively over tokio), `component` (through wasmtime) or `peer`
+//! (the hand-written `async-memcached` cycle of `just bench`).
 
 #[path = "../native.rs"]
 mod native;
@@ -16,7 +17,7 @@ fn main() {
             addr.as_str(),
         ),
         _ => {
-            eprintln!("usage: profile native|component CYCLES HOST:PORT");
+            eprintln!("usage: profile native|component|peer CYCLES HOST:PORT");
             std::process::exit(2);
         }
     };
@@ -33,6 +34,36 @@ fn main() {
                     .expect("acquired");
                 lock.release(None, &lease).expect("release");
             }
+        }
+        "peer" => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let mut client = async_memcached::Client::new(format!("tcp://{addr}"))
+                    .await
+                    .expect("connect");
+                for _ in 0..n {
+                    use async_memcached::MetaProtocol;
+                    let stored = client
+                        .meta_set(
+                            "profiled-peer",
+                            "0123456789abcdef0123456789abcdef",
+                            false,
+                            None,
+                            Some(&["T11", "ME", "c"]),
+                        )
+                        .await
+                        .expect("ms");
+                    let cas = stored.and_then(|v| v.cas).expect("acquired with a CAS");
+                    let c = format!("C{cas}");
+                    client
+                        .meta_delete("profiled-peer", false, None, Some(&[c.as_str()]))
+                        .await
+                        .expect("md");
+                }
+            });
         }
         _ => {
             let rt = tokio::runtime::Builder::new_current_thread()

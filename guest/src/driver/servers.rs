@@ -106,7 +106,7 @@ impl<S> Servers<S> {
         index: usize,
         request: &Request<'_>,
         idempotent: bool,
-        only_on: Option<&str>,
+        only_on: Option<&ServerIdentity>,
         now: u64,
     ) -> Result<Option<Answer>, TripFailure> {
         let options = &self.options;
@@ -160,7 +160,7 @@ impl<S> Server<S> {
         options: &Options,
         request: &Request<'_>,
         idempotent: bool,
-        only_on: Option<&str>,
+        only_on: Option<&ServerIdentity>,
         mut now: u64,
     ) -> Result<Option<Answer>, TripFailure> {
         let mut resend_allowed = idempotent;
@@ -170,14 +170,14 @@ impl<S> Server<S> {
                 // Connecting took time: read the clock again.
                 now = host.now_ns();
             }
-            if only_on.is_some_and(|epoch| !conn.identity.is_epoch(epoch)) {
+            if only_on.is_some_and(|epoch| conn.identity != *epoch) {
                 self.checkin(conn, options);
                 return Ok(None);
             }
             let deadline = now.saturating_add(ms_to_ns(options.timeout));
             match conn.meta_round_trip(host, request, options.max_value, now, deadline) {
                 Ok(reply) => {
-                    let server = conn.identity.clone();
+                    let server = conn.identity;
                     self.checkin(conn, options);
                     return Ok(Some(Answer { reply, server }));
                 }

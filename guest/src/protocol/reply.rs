@@ -86,46 +86,19 @@ pub struct MetaReply {
 
 /// Who answered: the `pid` and start time of the memcached process, from `stats`.
 /// Two different processes (a restart) never share both.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Carried in a lease as its server epoch; all zero means unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ServerIdentity {
     pub pid: u64,
     pub started_at: u64,
 }
 
 impl ServerIdentity {
-    /// `pid:started_at`, as carried in a lease.
-    pub fn epoch(&self) -> String {
-        // Built by hand: this runs on every acquire, and `format!` costs more than the rest of it.
-        let mut epoch = String::with_capacity(41);
-        push_decimal(&mut epoch, self.pid);
-        epoch.push(':');
-        push_decimal(&mut epoch, self.started_at);
-        epoch
+    /// False for the all-zero identity of a lease that does not know its server process (no
+    /// memcached process starts at the unix epoch).
+    pub fn is_known(&self) -> bool {
+        self.started_at != 0
     }
-
-    /// Whether `epoch` (as made by [`ServerIdentity::epoch`]) names this process, without
-    /// allocating.
-    pub fn is_epoch(&self, epoch: &str) -> bool {
-        epoch.split_once(':').is_some_and(|(pid, start)| {
-            pid.parse() == Ok(self.pid) && start.parse() == Ok(self.started_at)
-        })
-    }
-}
-
-/// Appends `n` in decimal.
-fn push_decimal(out: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// Finds the first line: `Ok(None)` if incomplete, the line without `\r\n` and the bytes consumed.
@@ -381,19 +354,20 @@ mod tests {
         let reply =
             b"STAT pid 42\r\nSTAT uptime 10\r\nSTAT time 1000\r\nSTAT version 1.6.18\r\nEND\r\n";
         let (id, n) = parse_stats(reply).expect("ok").expect("complete");
-        assert_eq!((id.epoch(), n), ("42:990".to_string(), reply.len()));
+        assert_eq!(
+            (id, n),
+            (
+                ServerIdentity {
+                    pid: 42,
+                    started_at: 990
+                },
+                reply.len()
+            )
+        );
+        assert!(id.is_known());
+        assert!(!ServerIdentity::default().is_known());
         assert_eq!(parse_stats(&reply[..reply.len() - 1]), Ok(None));
         assert!(parse_stats(b"STAT pid 1\r\nEND\r\n").is_err());
         assert!(parse_stats(b"garbage\r\n").is_err());
-    }
-
-    #[test]
-    fn epochs_round_trip_at_the_extremes() {
-        for (pid, started_at) in [(0, 0), (7, 1_700_000_000), (u64::MAX, u64::MAX)] {
-            let id = ServerIdentity { pid, started_at };
-            let epoch = id.epoch();
-            assert_eq!(epoch, format!("{pid}:{started_at}"));
-            assert!(id.is_epoch(&epoch));
-        }
     }
 }
