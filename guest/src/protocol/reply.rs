@@ -125,14 +125,17 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn number<T: core::str::FromStr>(token: &[u8], what: &str) -> Result<T, ProtocolError> {
-    core::str::from_utf8(token)
-        .ok()
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| {
-            ProtocolError::Malformed(format!("{what} is not a number: \"{}\"", text(token)))
-        })
+/// A decimal number in `T`'s range, read straight from the bytes (every reply has two or three).
+fn number<T: TryFrom<u64>>(token: &[u8], what: &str) -> Result<T, ProtocolError> {
+    let mut value: Option<u64> = (!token.is_empty()).then_some(0);
+    for &byte in token {
+        value = value
+            .filter(|_| byte.is_ascii_digit())
+            .and_then(|n| n.checked_mul(10)?.checked_add(u64::from(byte - b'0')));
+    }
+    value.and_then(|n| T::try_from(n).ok()).ok_or_else(|| {
+        ProtocolError::Malformed(format!("{what} is not a number: \"{}\"", text(token)))
+    })
 }
 
 /// Recognises the error lines every command may answer with.
@@ -347,6 +350,24 @@ mod tests {
             meta(b"ERROR\r\n"),
             Err(ProtocolError::ClientError(_))
         ));
+    }
+
+    #[test]
+    fn numbers_are_decimal_digits_in_range() {
+        assert_eq!(number::<u64>(b"0", "n"), Ok(0));
+        assert_eq!(number::<u64>(b"18446744073709551615", "n"), Ok(u64::MAX));
+        assert_eq!(number::<u32>(b"4294967295", "n"), Ok(u32::MAX));
+        for bad in [
+            &b""[..],
+            b"18446744073709551616",
+            b"-1",
+            b"+1",
+            b"1a",
+            b" 1",
+        ] {
+            assert!(number::<u64>(bad, "n").is_err(), "{bad:?}");
+        }
+        assert!(number::<u32>(b"4294967296", "n").is_err());
     }
 
     #[test]
