@@ -20,7 +20,7 @@ const WARMUP: usize = 300;
 /// Rounds the recorded cycles are split into.
 const ROUNDS: usize = 50;
 
-/// Recorded samples of each path, in the order of [`Paths::NAMES`].
+/// Recorded samples of each path.
 pub struct Samples {
     pub floor: Vec<Duration>,
     pub peer: Vec<Duration>,
@@ -40,20 +40,11 @@ impl Paths {
     pub async fn open(runtime: &'static Runtime, addr: &str) -> Paths {
         let floor = TcpStream::connect(addr).await.expect("connect");
         floor.set_nodelay(true).expect("nodelay");
-        let peer = Client::new(format!("tcp://{addr}"))
-            .await
-            .expect("async-memcached connect");
-        let component = crate::open_lock(runtime, addr).await;
-        let mut native = memlock_guest::MemcachedLock::new(NativeHost::new());
-        native
-            .configure(&[("connection.uri", addr)])
-            .expect("configure");
-        native.open(None).expect("open");
         Paths {
             floor,
-            peer,
-            native,
-            component,
+            peer: open_peer(addr).await,
+            native: open_native(addr),
+            component: open_lock(runtime, addr, 1).await,
         }
     }
 
@@ -102,6 +93,34 @@ impl Paths {
     }
 }
 
+/// A configured, opened `Lock` with `instances` component instances.
+pub async fn open_lock(runtime: &'static Runtime, addr: &str, instances: usize) -> Lock {
+    let lock = Lock::with_instances(runtime, memlock_host::Environment::default(), instances)
+        .await
+        .expect("instantiate");
+    lock.configure(&[("connection.uri", addr)])
+        .await
+        .expect("configure");
+    lock.open(None).await.expect("open");
+    lock
+}
+
+/// The peer's client, connected.
+pub async fn open_peer(addr: &str) -> Client {
+    Client::new(format!("tcp://{addr}"))
+        .await
+        .expect("async-memcached connect")
+}
+
+/// The lock's core over the native host, configured and opened.
+pub fn open_native(addr: &str) -> memlock_guest::MemcachedLock<NativeHost> {
+    let mut lock = memlock_guest::MemcachedLock::new(NativeHost::new());
+    lock.configure(&[("connection.uri", addr)])
+        .expect("configure");
+    lock.open(None).expect("open");
+    lock
+}
+
 /// One `mn` round trip: the physical floor of a lock operation.
 async fn floor(stream: &mut TcpStream, n: usize, out: &mut Vec<Duration>) {
     let mut buf = [0u8; 64];
@@ -117,7 +136,7 @@ async fn floor(stream: &mut TcpStream, n: usize, out: &mut Vec<Duration>) {
 }
 
 /// Acquire + release by hand with a maintained client crate: `ms … ME` then `md … C<cas>`.
-async fn peer(client: &mut Client, n: usize, out: &mut Vec<Duration>) {
+pub async fn peer(client: &mut Client, n: usize, out: &mut Vec<Duration>) {
     for _ in 0..n {
         let t = Instant::now();
         let stored = client
@@ -141,7 +160,11 @@ async fn peer(client: &mut Client, n: usize, out: &mut Vec<Duration>) {
 }
 
 /// The lock's core natively: same logic and protocol, no WebAssembly boundary.
-fn native(lock: &mut memlock_guest::MemcachedLock<NativeHost>, n: usize, out: &mut Vec<Duration>) {
+pub fn native(
+    lock: &mut memlock_guest::MemcachedLock<NativeHost>,
+    n: usize,
+    out: &mut Vec<Duration>,
+) {
     for _ in 0..n {
         let t = Instant::now();
         let lease = lock
@@ -154,7 +177,7 @@ fn native(lock: &mut memlock_guest::MemcachedLock<NativeHost>, n: usize, out: &m
 }
 
 /// The component through the host's Rust API.
-async fn component(lock: &Lock, n: usize, out: &mut Vec<Duration>) {
+pub async fn component(lock: &Lock, n: usize, out: &mut Vec<Duration>) {
     for _ in 0..n {
         let t = Instant::now();
         let lease = lock

@@ -11,16 +11,13 @@
 //! `MEMLOCK_BENCH_SERVER=host:port` uses an existing memcached; otherwise one is started on a free
 //! loopback port. `MEMLOCK_BENCH_ITERATIONS` (default 5000) sets the samples per latency row.
 
-mod latency;
-mod native;
-mod stats;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use memlock_host::{Lock, Runtime};
+use memlock_bench::latency::{self, open_lock};
+use memlock_bench::stats::{Summary, micros, summarize};
+use memlock_host::Runtime;
 use serde_json::json;
-use stats::{Summary, micros, summarize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Component instances inside the one `Lock` of the throughput row
@@ -44,15 +41,6 @@ fn iterations() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5000)
-}
-
-async fn open_lock(runtime: &'static Runtime, addr: &str) -> Lock {
-    let lock = Lock::new(runtime).await.expect("instantiate");
-    lock.configure(&[("connection.uri", addr)])
-        .await
-        .expect("configure");
-    lock.open(None).await.expect("open");
-    lock
 }
 
 fn cli(addr: &str, n: usize) -> Option<Summary> {
@@ -133,7 +121,7 @@ async fn contention(
     for w in 0..workers {
         let (records, addr) = (records.clone(), addr.to_string());
         tasks.push(tokio::spawn(async move {
-            let lock = open_lock(runtime, &addr).await;
+            let lock = open_lock(runtime, &addr, 1).await;
             while Instant::now() < stop {
                 let asked = Instant::now();
                 let lease = lock
@@ -188,14 +176,7 @@ async fn throughput(
     instances: usize,
     duration: Duration,
 ) -> f64 {
-    let lock = Lock::with_instances(runtime, memlock_host::Environment::default(), instances)
-        .await
-        .expect("instantiate");
-    lock.configure(&[("connection.uri", addr)])
-        .await
-        .expect("configure");
-    lock.open(None).await.expect("open");
-    let lock = Arc::new(lock);
+    let lock = Arc::new(open_lock(runtime, addr, instances).await);
     let stop = Instant::now() + duration;
     let started = Instant::now();
     let mut handles = Vec::new();
@@ -239,7 +220,7 @@ async fn memory_per_instance(runtime: &'static Runtime, addr: &str, count: usize
     let before = rss_bytes();
     let mut locks = Vec::new();
     for i in 0..count {
-        let lock = open_lock(runtime, addr).await;
+        let lock = open_lock(runtime, addr, 1).await;
         let key = format!("memory-{i}");
         let lease = lock
             .try_acquire(None, key.as_bytes(), 10_000)

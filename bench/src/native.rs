@@ -16,7 +16,7 @@ pub struct NativeHost {
 }
 
 impl NativeHost {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
