@@ -3,11 +3,14 @@
 //! baseline the component is compared with: same logic, same protocol, no WebAssembly boundary.
 
 use std::cell::RefCell;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use memlock_guest::driver::{ConnectionParams, Host, SocketError};
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
+use tokio::time::Sleep;
 
 pub struct NativeHost {
     runtime: Runtime,
@@ -33,6 +36,27 @@ impl NativeHost {
     }
 }
 
+/// Reads between 1 and `max_bytes` bytes into `reply`, waiting until `deadline` for the first.
+fn read(
+    runtime: &Runtime,
+    stream: &Connection,
+    max_bytes: u32,
+    deadline: Instant,
+    reply: &mut Vec<u8>,
+) -> Result<(), SocketError> {
+    reply.reserve(max_bytes as usize);
+    loop {
+        match stream.socket.try_read_buf(reply) {
+            Ok(0) => return Err(SocketError::Closed),
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                stream.wait(runtime, Interest::READABLE, deadline)?
+            }
+            Err(e) => return Err(error(&e)),
+        }
+    }
+}
+
 fn error(e: &std::io::Error) -> SocketError {
     match e.kind() {
         std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset => {
@@ -43,29 +67,58 @@ fn error(e: &std::io::Error) -> SocketError {
     }
 }
 
+/// One connection: the socket and the timer that bounds its waits, made once and moved to each
+/// wait's deadline, as the wasmtime host's socket import does (moving a timer that has not fired
+/// to a later deadline is one atomic update). This host always waits in its own runtime, so the
+/// timer stays valid.
+pub struct Connection {
+    socket: TcpStream,
+    timer: RefCell<Pin<Box<Sleep>>>,
+}
+
+impl Connection {
+    /// Waits until `interest` is ready or `deadline` passes.
+    fn wait(
+        &self,
+        runtime: &Runtime,
+        interest: Interest,
+        deadline: Instant,
+    ) -> Result<(), SocketError> {
+        let mut timer = self.timer.borrow_mut();
+        timer.as_mut().reset(deadline.into());
+        let ready = async {
+            tokio::select! {
+                biased;
+                ready = self.socket.ready(interest) => ready.map(drop).map_err(|e| error(&e)),
+                () = timer.as_mut() => Err(SocketError::TimedOut),
+            }
+        };
+        runtime.block_on(ready)
+    }
+}
+
 impl Host for NativeHost {
-    type Stream = RefCell<TcpStream>;
+    type Stream = Connection;
 
     fn connect(&self, host: &str, port: u16, timeout_ms: u32) -> Result<Self::Stream, SocketError> {
         self.runtime.block_on(async {
-            match tokio::time::timeout(
-                Duration::from_millis(timeout_ms.into()),
-                TcpStream::connect((host, port)),
-            )
-            .await
-            {
+            let timeout = Duration::from_millis(timeout_ms.into());
+            match tokio::time::timeout(timeout, TcpStream::connect((host, port))).await {
                 Err(_) => Err(SocketError::TimedOut),
                 Ok(Err(e)) => Err(error(&e)),
-                Ok(Ok(s)) => {
-                    s.set_nodelay(true).map_err(|e| error(&e))?;
-                    Ok(RefCell::new(s))
+                Ok(Ok(socket)) => {
+                    socket.set_nodelay(true).map_err(|e| error(&e))?;
+                    Ok(Connection {
+                        socket,
+                        timer: RefCell::new(Box::pin(tokio::time::sleep(timeout))),
+                    })
                 }
             }
         })
     }
 
     /// Writes without entering the runtime when the socket takes the bytes at once (the usual
-    /// case for a lock command), then reads like [`Host::receive`]; one deadline for both.
+    /// case for a lock command), then waits for the reply; one deadline for both.
     fn exchange(
         &self,
         stream: &Self::Stream,
@@ -74,40 +127,18 @@ impl Host for NativeHost {
         timeout_ms: u32,
         reply: &mut Vec<u8>,
     ) -> Result<(), SocketError> {
-        // The clock is read only if the write has to wait (rare for a lock command): then the
-        // read gets what is left of the timeout.
-        let mut deadline = None;
-        {
-            let stream = stream.borrow_mut();
-            let mut written = 0;
-            while written < request.len() {
-                match stream.try_write(&request[written..]) {
-                    Ok(n) => written += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        let deadline = *deadline.get_or_insert_with(|| {
-                            Instant::now() + Duration::from_millis(timeout_ms.into())
-                        });
-                        let wait = deadline.saturating_duration_since(Instant::now());
-                        let ready = async { tokio::time::timeout(wait, stream.writable()).await };
-                        match self.runtime.block_on(ready) {
-                            Err(_) => return Err(SocketError::TimedOut),
-                            Ok(r) => r.map_err(|e| error(&e))?,
-                        }
-                    }
-                    Err(e) => return Err(error(&e)),
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms.into());
+        let mut written = 0;
+        while written < request.len() {
+            match stream.socket.try_write(&request[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    stream.wait(&self.runtime, Interest::WRITABLE, deadline)?
                 }
+                Err(e) => return Err(error(&e)),
             }
         }
-        let left = match deadline {
-            None => timeout_ms,
-            Some(deadline) => {
-                let left = deadline
-                    .saturating_duration_since(Instant::now())
-                    .as_millis();
-                u32::try_from(left).unwrap_or(u32::MAX).max(1)
-            }
-        };
-        self.receive(stream, max_bytes, left, reply)
+        read(&self.runtime, stream, max_bytes, deadline, reply)
     }
 
     /// Reads what is there straight into the connection's buffer; enters the runtime to wait
@@ -119,23 +150,8 @@ impl Host for NativeHost {
         timeout_ms: u32,
         reply: &mut Vec<u8>,
     ) -> Result<(), SocketError> {
-        let stream = stream.borrow_mut();
-        reply.reserve(max_bytes as usize);
-        loop {
-            match stream.try_read_buf(reply) {
-                Ok(0) => return Err(SocketError::Closed),
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    let wait = Duration::from_millis(timeout_ms.into());
-                    let ready = async { tokio::time::timeout(wait, stream.readable()).await };
-                    match self.runtime.block_on(ready) {
-                        Err(_) => return Err(SocketError::TimedOut),
-                        Ok(r) => r.map_err(|e| error(&e))?,
-                    }
-                }
-                Err(e) => return Err(error(&e)),
-            }
-        }
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms.into());
+        read(&self.runtime, stream, max_bytes, deadline, reply)
     }
 
     fn now_ns(&self) -> u64 {

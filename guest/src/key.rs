@@ -18,8 +18,9 @@ pub const MEMCACHED_MAX_KEY: usize = 250;
 /// A key checked against the configured size limit, with its wire form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockKey {
-    raw: Vec<u8>,
-    wire: String,
+    /// The wire form followed by the raw key: one allocation per key, made on every operation.
+    bytes: Vec<u8>,
+    wire_len: usize,
 }
 
 impl LockKey {
@@ -39,27 +40,27 @@ impl LockKey {
                 ),
             ));
         }
-        Ok(LockKey {
-            raw: raw.to_vec(),
-            wire: base64_encode(raw),
-        })
+        let mut bytes = Vec::with_capacity(wire_len + raw.len());
+        base64_encode(raw, &mut bytes);
+        bytes.extend_from_slice(raw);
+        Ok(LockKey { bytes, wire_len })
     }
 
     /// The caller's bytes.
     pub fn raw(&self) -> &[u8] {
-        &self.raw
+        &self.bytes[self.wire_len..]
     }
 
-    /// The key as it goes on the wire (base64, to be sent with the `b` flag).
-    pub fn wire(&self) -> &str {
-        &self.wire
+    /// The key as it goes on the wire (base64, to be sent with the `b` flag): ASCII only.
+    pub fn wire(&self) -> &[u8] {
+        &self.bytes[..self.wire_len]
     }
 
     /// Printable form for messages: the key itself when it is plain text, else its base64.
     pub fn display(&self) -> String {
-        match core::str::from_utf8(&self.raw) {
+        match core::str::from_utf8(self.raw()) {
             Ok(s) if s.chars().all(|c| !c.is_control()) => s.to_owned(),
-            _ => format!("base64:{}", self.wire),
+            _ => format!("base64:{}", String::from_utf8_lossy(self.wire())),
         }
     }
 }
@@ -75,9 +76,8 @@ fn base64_len(raw_len: usize) -> usize {
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/// Standard base64 with padding, as memcached's `b` flag expects.
-pub fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(base64_len(data.len()));
+/// Appends `data` in standard base64 with padding, as memcached's `b` flag expects.
+fn base64_encode(data: &[u8], out: &mut Vec<u8>) {
     for chunk in data.chunks(3) {
         let b = [
             chunk[0],
@@ -87,13 +87,12 @@ pub fn base64_encode(data: &[u8]) -> String {
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
             if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
+                out.push(ALPHABET[((n >> shift) & 63) as usize]);
             } else {
-                out.push('=');
+                out.push(b'=');
             }
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -112,7 +111,9 @@ mod tests {
             (b"foobar", "Zm9vYmFy"),
         ];
         for (raw, encoded) in cases {
-            assert_eq!(base64_encode(raw), encoded);
+            let mut out = Vec::new();
+            base64_encode(raw, &mut out);
+            assert_eq!(out, encoded.as_bytes());
         }
     }
 
@@ -121,8 +122,8 @@ mod tests {
         let key = LockKey::new(b"lockI T0\r\nflush_all\0 q", 250).expect("valid key");
         assert!(
             key.wire()
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(b))
         );
     }
 

@@ -12,7 +12,7 @@ wasmtime::component::bindgen!({
     },
     exports: { default: async },
     with: {
-        "memlock:lock/socket.connection": crate::net::Stream,
+        "memlock:lock/socket.connection": crate::imports::Connection,
     },
 });
 

@@ -12,9 +12,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 pub trait NetStream: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static> NetStream for T {}
 
-/// The resource behind the WIT `socket.connection`.
-pub struct Stream(pub Box<dyn NetStream>);
-
 pub type ConnectFuture<'a> =
     Pin<Box<dyn Future<Output = io::Result<Box<dyn NetStream>>> + Send + 'a>>;
 

@@ -22,6 +22,8 @@ pub enum TripError {
 pub struct Connection<S> {
     stream: S,
     buffer: Vec<u8>,
+    /// The last request's bytes; kept so that a request does not allocate.
+    request: Vec<u8>,
     /// The server process this stream reaches, read with `stats` when the connection opened.
     pub identity: ServerIdentity,
     pub last_used_ns: u64,
@@ -45,6 +47,7 @@ impl<S> Connection<S> {
         let mut conn = Connection {
             stream,
             buffer: Vec::new(),
+            request: Vec::with_capacity(128),
             identity: ServerIdentity {
                 pid: 0,
                 started_at: 0,
@@ -75,11 +78,14 @@ impl<S> Connection<S> {
         now_ns: u64,
         deadline_ns: u64,
     ) -> Result<MetaReply, TripError> {
-        let mut out = Vec::with_capacity(128);
+        let mut out = core::mem::take(&mut self.request);
+        out.clear();
         request.encode(&mut out);
         let reply = self.round_trip(host, &out, now_ns, deadline_ns, |buf| {
             parse_meta(buf, max_value)
-        })?;
+        });
+        self.request = out;
+        let reply = reply?;
         if let Some(expected) = request.opaque()
             && reply.opaque != Some(expected)
         {

@@ -99,7 +99,7 @@ impl Request<'_> {
 /// `<command><key>`.
 fn start(out: &mut Vec<u8>, command: &[u8], key: &LockKey) {
     out.extend_from_slice(command);
-    out.extend_from_slice(key.wire().as_bytes());
+    out.extend_from_slice(key.wire());
 }
 
 /// ` <len> b T<ttl> ME|C<cas> c O<opaque>\r\n<value>\r\n`: the rest of an `ms` request, an add

@@ -5,5 +5,6 @@ mod discovery;
 mod socket;
 
 pub use clock::{FixedWallClock, TokioMonotonicClock, process_origin};
+pub use socket::Connection;
 
 impl crate::bindings::memlock::lock::types::Host for crate::state::HostState {}

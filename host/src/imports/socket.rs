@@ -3,14 +3,81 @@
 //! the component drops such a connection, and so may we.
 
 use std::io;
+use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::{Instant, Sleep};
 use wasmtime::component::Resource;
 
 use crate::bindings::memlock::lock::socket::{Host, HostConnection, SocketError};
-use crate::net::Stream;
+use crate::net::NetStream;
 use crate::state::HostState;
+
+/// The resource behind the WIT `socket.connection`: a stream and the timer that bounds its calls.
+pub struct Connection {
+    stream: Box<dyn NetStream>,
+    timer: Option<Timer>,
+}
+
+/// One timer per connection, moved to each call's deadline. Moving a timer that has not fired to
+/// a later deadline is one atomic update; a fresh `tokio::time::timeout` per call inserts and
+/// removes a timer-wheel entry (under the driver's lock) every round trip. A timer belongs to the
+/// runtime it was made in, so a call from another runtime makes a new one.
+struct Timer {
+    runtime: tokio::runtime::Id,
+    sleep: Pin<Box<Sleep>>,
+}
+
+/// The connection's timer (made in the current runtime if it has none from there), set to fire at
+/// `deadline`.
+fn arm(slot: &mut Option<Timer>, deadline: Instant) -> Pin<&mut Sleep> {
+    let runtime = tokio::runtime::Handle::current().id();
+    let timer = match slot.take() {
+        Some(mut timer) if timer.runtime == runtime => {
+            timer.sleep.as_mut().reset(deadline);
+            timer
+        }
+        _ => Timer {
+            runtime,
+            sleep: Box::pin(tokio::time::sleep_until(deadline)),
+        },
+    };
+    slot.insert(timer).sleep.as_mut()
+}
+
+impl Connection {
+    /// Writes `request`, then reads the start of the reply; `timeout_ms` bounds both together.
+    async fn exchange(
+        &mut self,
+        request: &[u8],
+        max_bytes: u32,
+        timeout_ms: u32,
+    ) -> Result<Vec<u8>, SocketError> {
+        let Connection { stream, timer } = self;
+        let timer = arm(timer, Instant::now() + timeout(timeout_ms));
+        let exchanged = async {
+            stream.write_all(request).await?;
+            read_some(stream, max_bytes).await
+        };
+        tokio::select! {
+            biased;
+            read = exchanged => finish_read(read),
+            () = timer => Err(SocketError::TimedOut),
+        }
+    }
+
+    /// Reads more of a reply, waiting at most `timeout_ms` for the first byte.
+    async fn receive(&mut self, max_bytes: u32, timeout_ms: u32) -> Result<Vec<u8>, SocketError> {
+        let Connection { stream, timer } = self;
+        let timer = arm(timer, Instant::now() + timeout(timeout_ms));
+        tokio::select! {
+            biased;
+            read = read_some(stream, max_bytes) => finish_read(read),
+            () = timer => Err(SocketError::TimedOut),
+        }
+    }
+}
 
 /// Largest single read handed to the component.
 const MAX_READ: usize = 64 * 1024;
@@ -42,14 +109,11 @@ async fn read_some(
 }
 
 /// A read's outcome as the component sees it: end of file (nothing read) is `closed`.
-fn finish_read(
-    read: Result<io::Result<Vec<u8>>, tokio::time::error::Elapsed>,
-) -> Result<Vec<u8>, SocketError> {
+fn finish_read(read: io::Result<Vec<u8>>) -> Result<Vec<u8>, SocketError> {
     match read {
-        Err(_) => Err(SocketError::TimedOut),
-        Ok(Err(e)) => Err(socket_error(&e)),
-        Ok(Ok(buf)) if buf.is_empty() => Err(SocketError::Closed),
-        Ok(Ok(buf)) => Ok(buf),
+        Err(e) => Err(socket_error(&e)),
+        Ok(buf) if buf.is_empty() => Err(SocketError::Closed),
+        Ok(buf) => Ok(buf),
     }
 }
 
@@ -61,7 +125,7 @@ impl HostConnection for HostState {
         host: String,
         port: u16,
         timeout_ms: u32,
-    ) -> wasmtime::Result<Result<Resource<Stream>, SocketError>> {
+    ) -> wasmtime::Result<Result<Resource<Connection>, SocketError>> {
         let connected =
             tokio::time::timeout(timeout(timeout_ms), self.network.connect(&host, port)).await;
         Ok(match connected {
@@ -70,38 +134,35 @@ impl HostConnection for HostState {
                 tracing::debug!(%host, port, error = %e, "connect failed");
                 Err(socket_error(&e))
             }
-            Ok(Ok(stream)) => Ok(self.table.push(Stream(stream))?),
+            Ok(Ok(stream)) => Ok(self.table.push(Connection {
+                stream,
+                timer: None,
+            })?),
         })
     }
 
     async fn exchange(
         &mut self,
-        stream: Resource<Stream>,
+        stream: Resource<Connection>,
         request: Vec<u8>,
         max_bytes: u32,
         timeout_ms: u32,
     ) -> wasmtime::Result<Result<Vec<u8>, SocketError>> {
-        let stream = &mut self.table.get_mut(&stream)?.0;
-        let exchanged = tokio::time::timeout(timeout(timeout_ms), async {
-            stream.write_all(&request).await?;
-            read_some(stream, max_bytes).await
-        })
-        .await;
-        Ok(finish_read(exchanged))
+        let connection = self.table.get_mut(&stream)?;
+        Ok(connection.exchange(&request, max_bytes, timeout_ms).await)
     }
 
     async fn receive(
         &mut self,
-        stream: Resource<Stream>,
+        stream: Resource<Connection>,
         max_bytes: u32,
         timeout_ms: u32,
     ) -> wasmtime::Result<Result<Vec<u8>, SocketError>> {
-        let stream = &mut self.table.get_mut(&stream)?.0;
-        let read = tokio::time::timeout(timeout(timeout_ms), read_some(stream, max_bytes)).await;
-        Ok(finish_read(read))
+        let connection = self.table.get_mut(&stream)?;
+        Ok(connection.receive(max_bytes, timeout_ms).await)
     }
 
-    async fn drop(&mut self, stream: Resource<Stream>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, stream: Resource<Connection>) -> wasmtime::Result<()> {
         self.table.delete(stream)?;
         Ok(())
     }
