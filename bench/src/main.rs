@@ -20,13 +20,18 @@ use memlock_host::Runtime;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Component instances inside the one `Lock` of the throughput row
-/// (`MEMLOCK_BENCH_INSTANCES`, default 8).
+/// Concurrent tasks of the throughput row.
+const THROUGHPUT_TASKS: usize = 64;
+
+/// Component instances inside the one `Lock` of the throughput row (`MEMLOCK_BENCH_INSTANCES`,
+/// default one per task). An instance runs one call at a time, so a `Lock` meant for `n`
+/// concurrent callers has `n` instances; with fewer, tasks queue for an instance and fewer
+/// requests are in flight (8 instances: 54–57k cycles/s where 32 or 64 gave 60–67k).
 fn throughput_instances() -> usize {
     std::env::var("MEMLOCK_BENCH_INSTANCES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(8)
+        .unwrap_or(THROUGHPUT_TASKS)
 }
 
 struct Row {
@@ -273,7 +278,7 @@ fn main() {
     let many = mt.block_on(throughput(
         runtime,
         &addr,
-        64,
+        THROUGHPUT_TASKS,
         throughput_instances(),
         Duration::from_secs(3),
     ));
@@ -421,7 +426,7 @@ fn main() {
         "contention": {"handoff_p50_us": micros(contention.handoff.median), "handoff_p99_us": micros(contention.handoff.p99),
             "longest_wait_ms": contention.longest_wait.as_secs_f64() * 1e3, "acquisitions": contention.acquisitions,
             "requests_per_waiter_per_s": contention.waiter_requests_per_sec},
-        "throughput": {"tasks": 64, "cycles_per_s": many, "single_task_cycles_per_s": single_rate},
+        "throughput": {"tasks": THROUGHPUT_TASKS, "instances": throughput_instances(), "cycles_per_s": many, "single_task_cycles_per_s": single_rate},
         "simulation_sim_s_per_wall_s": sim,
         "component_bytes": wasm,
         "memory_per_instance_bytes": memory,
