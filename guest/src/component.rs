@@ -199,7 +199,10 @@ fn to_wit_error(e: LockError) -> wit::LockError {
 fn to_wit_lease(l: crate::Lease) -> wit::Lease {
     wit::Lease {
         key: l.key,
-        owner_token: l.owner_token,
+        owner_token: wit::OwnerToken {
+            high: l.owner_token.high,
+            low: l.owner_token.low,
+        },
         cas: l.cas,
         server_epoch: wit::ServerEpoch {
             pid: l.server_epoch.pid,
@@ -217,7 +220,10 @@ fn to_wit_lease(l: crate::Lease) -> wit::Lease {
 fn from_wit_lease(l: wit::Lease) -> crate::Lease {
     crate::Lease {
         key: l.key,
-        owner_token: l.owner_token,
+        owner_token: crate::lease::OwnerToken {
+            high: l.owner_token.high,
+            low: l.owner_token.low,
+        },
         cas: l.cas,
         server_epoch: crate::protocol::ServerIdentity {
             pid: l.server_epoch.pid,

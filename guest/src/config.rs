@@ -43,7 +43,7 @@ impl core::fmt::Display for Endpoint {
 /// `options.*`: the seed's names and defaults. Times are milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
-    /// Base interval between attempts of a blocking acquire (jittered ±50 %).
+    /// Base interval between attempts of a blocking acquire (each wait uniform in 0.75–1.5 ×).
     pub retry_timeout: u64,
     /// Longest key on the wire, after base64 (memcached allows 250).
     pub max_key_size: usize,

@@ -29,8 +29,8 @@ impl FencingToken {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     pub key: Vec<u8>,
-    /// The random value stored under the key.
-    pub owner_token: String,
+    /// The random value whose hex form is stored under the key.
+    pub owner_token: OwnerToken,
     /// CAS of the item this lease stored, valid only on `server_epoch`.
     pub cas: u64,
     /// The memcached process that stored the item (all zero: unknown).
@@ -42,16 +42,33 @@ pub struct Lease {
     pub fencing_token: FencingToken,
 }
 
-/// 128 random bits as 32 lowercase hex digits: unguessable, and never equal to another holder's.
-pub fn new_owner_token(random: impl Fn() -> u64) -> String {
-    let mut token = String::with_capacity(32);
-    for word in [random(), random()] {
-        for shift in (0..16).rev() {
-            let nibble = (word >> (shift * 4)) & 0xf;
-            token.push(char::from(b"0123456789abcdef"[nibble as usize]));
+/// 128 random bits: unguessable, and never equal to another holder's. Stored under the key as
+/// 32 lowercase hex digits ([`OwnerToken::hex`]), so a holder can recognise its item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnerToken {
+    pub high: u64,
+    pub low: u64,
+}
+
+impl OwnerToken {
+    /// A fresh token from two 64-bit draws.
+    pub fn new(random: impl Fn() -> u64) -> Self {
+        OwnerToken {
+            high: random(),
+            low: random(),
         }
     }
-    token
+
+    /// The value stored under the key: 32 lowercase hex digits, `high` first.
+    pub fn hex(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (i, digit) in out.iter_mut().enumerate() {
+            let word = if i < 16 { self.high } else { self.low };
+            let nibble = (word >> ((15 - i % 16) * 4)) & 0xf;
+            *digit = b"0123456789abcdef"[nibble as usize];
+        }
+        out
+    }
 }
 
 /// The part of a ttl the holder does not count on: clock rate differences and scheduling
@@ -72,7 +89,7 @@ mod tests {
     #[test]
     fn owner_tokens_are_32_hex_digits_of_two_draws() {
         let draws = Cell::new(0u64);
-        let token = new_owner_token(|| {
+        let token = OwnerToken::new(|| {
             draws.set(draws.get() + 1);
             if draws.get() == 1 {
                 0x0123_4567_89ab_cdef
@@ -80,7 +97,7 @@ mod tests {
                 0xf
             }
         });
-        assert_eq!(token, "0123456789abcdef000000000000000f");
+        assert_eq!(&token.hex(), b"0123456789abcdef000000000000000f");
         assert_eq!(draws.get(), 2);
     }
 }

@@ -19,7 +19,7 @@ use crate::driver::servers::{Answer, Outcome, Servers, TripFailure};
 use crate::driver::{Host, ms_to_ns};
 use crate::error::{Code, LockError, Result};
 use crate::key::LockKey;
-use crate::lease::{FencingToken, Lease, drift_allowance_ms, new_owner_token};
+use crate::lease::{FencingToken, Lease, OwnerToken, drift_allowance_ms};
 use crate::protocol::{MetaStatus, Request, ServerIdentity};
 use crate::ttl::Ttl;
 
@@ -40,7 +40,7 @@ enum Deletion {
 /// An acquire that may have been stored after we stopped waiting for its reply.
 struct Orphan {
     key: LockKey,
-    token: String,
+    token: OwnerToken,
     server: usize,
     expires_ns: u64,
 }
@@ -293,21 +293,22 @@ impl<H: Host> MemcachedLock<H> {
         let key = LockKey::new(raw_key, options.max_key_size)?;
         let ttl = Ttl::new(ttl_ms, options.max_expiration)?;
         self.clean_orphans(index);
-        let token = new_owner_token(|| self.host.random_u64());
+        let token = OwnerToken::new(|| self.host.random_u64());
+        let token_hex = token.hex();
         let mut resent = false;
         loop {
             let sent_at = self.host.now_ns();
             let opaque = self.opaque();
             let request = Request::Add {
                 key: &key,
-                value: token.as_bytes(),
+                value: &token_hex,
                 ttl_secs: ttl.wire_secs(),
                 opaque,
             };
             let valid_until_ns = self.valid_until(sent_at, ttl);
             let lease = |cas: u64, server: &ServerIdentity| Lease {
                 key: raw_key.to_vec(),
-                owner_token: token.clone(),
+                owner_token: token,
                 cas,
                 server_epoch: *server,
                 ttl_ms: ttl.ms(),
@@ -431,7 +432,7 @@ impl<H: Host> MemcachedLock<H> {
     }
 
     /// Reads the key; deletes it only if it holds `token`.
-    fn delete_if_token(&mut self, index: usize, key: &LockKey, token: &str) -> Result<bool> {
+    fn delete_if_token(&mut self, index: usize, key: &LockKey, token: &OwnerToken) -> Result<bool> {
         match self.lookup_token(index, key, token)? {
             Some((cas, server)) => {
                 Ok(self.delete_if_cas(index, key, cas, &server)? == Deletion::Deleted)
@@ -445,7 +446,7 @@ impl<H: Host> MemcachedLock<H> {
         &mut self,
         index: usize,
         key: &LockKey,
-        token: &str,
+        token: &OwnerToken,
     ) -> Result<Option<(u64, ServerIdentity)>> {
         let opaque = self.opaque();
         let request = Request::Get { key, opaque };
@@ -458,7 +459,7 @@ impl<H: Host> MemcachedLock<H> {
         match (answer.reply.status, answer.reply.value, answer.reply.cas) {
             (MetaStatus::Miss, _, _) => Ok(None),
             (MetaStatus::Value, Some(value), Some(cas)) => {
-                Ok((value == token.as_bytes()).then_some((cas, answer.server)))
+                Ok((value == token.hex()).then_some((cas, answer.server)))
             }
             (status, _, _) => Err(LockError::new(
                 Code::Protocol,
@@ -499,7 +500,7 @@ impl<H: Host> MemcachedLock<H> {
             let opaque = self.opaque();
             let request = Request::Extend {
                 key: &key,
-                value: lease.owner_token.as_bytes(),
+                value: &lease.owner_token.hex(),
                 ttl_secs: ttl.wire_secs(),
                 cas,
                 opaque,
@@ -541,7 +542,7 @@ impl<H: Host> MemcachedLock<H> {
     fn remember_orphan(
         &mut self,
         key: LockKey,
-        token: String,
+        token: OwnerToken,
         server: usize,
         sent_at: u64,
         ttl: Ttl,

@@ -16,4 +16,6 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use memlock::lock::types::{ErrorCategory, FencingToken, Lease, LockError, ServerEpoch};
+pub use memlock::lock::types::{
+    ErrorCategory, FencingToken, Lease, LockError, OwnerToken, ServerEpoch,
+};

@@ -62,11 +62,49 @@ impl std::str::FromStr for ServerEpoch {
     }
 }
 
+/// 128 random bits that prove ownership of a lease: stored under the key as 32 lowercase hex
+/// digits, which is also how it is written (`Display`) and read (`FromStr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OwnerToken(pub u128);
+
+impl OwnerToken {
+    fn to_wit(self) -> bindings::OwnerToken {
+        bindings::OwnerToken {
+            high: (self.0 >> 64) as u64,
+            low: self.0 as u64,
+        }
+    }
+
+    fn from_wit(token: bindings::OwnerToken) -> Self {
+        OwnerToken((u128::from(token.high) << 64) | u128::from(token.low))
+    }
+}
+
+impl fmt::Display for OwnerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl std::str::FromStr for OwnerToken {
+    type Err = HandleError;
+
+    fn from_str(text: &str) -> Result<Self, HandleError> {
+        let bad = HandleError("the owner token is not 32 hex digits");
+        if text.len() != 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad);
+        }
+        u128::from_str_radix(text, 16)
+            .map(OwnerToken)
+            .map_err(|_| bad)
+    }
+}
+
 /// A lease returned by an acquire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     pub key: Vec<u8>,
-    pub owner_token: String,
+    pub owner_token: OwnerToken,
     pub cas: u64,
     pub server_epoch: ServerEpoch,
     pub ttl: Duration,
@@ -103,7 +141,7 @@ impl Lease {
     pub(crate) fn from_wit(lease: bindings::Lease, clock: ComponentClock) -> Self {
         Lease {
             key: lease.key,
-            owner_token: lease.owner_token,
+            owner_token: OwnerToken::from_wit(lease.owner_token),
             cas: lease.cas,
             server_epoch: ServerEpoch {
                 pid: lease.server_epoch.pid,
@@ -121,7 +159,7 @@ impl Lease {
     pub(crate) fn to_wit(&self, clock: ComponentClock) -> bindings::Lease {
         bindings::Lease {
             key: self.key.clone(),
-            owner_token: self.owner_token.clone(),
+            owner_token: self.owner_token.to_wit(),
             cas: self.cas,
             server_epoch: bindings::ServerEpoch {
                 pid: self.server_epoch.pid,
@@ -176,9 +214,7 @@ impl Lease {
             .map(|i| u8::from_str_radix(&key[i..i + 2], 16))
             .collect::<Result<Vec<u8>, _>>()
             .map_err(|_| HandleError("the key is not hex"))?;
-        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(HandleError("the owner token is not hex"));
-        }
+        let owner_token = token.parse()?;
         let cas = cas
             .parse()
             .map_err(|_| HandleError("the cas is not a number"))?;
@@ -188,7 +224,7 @@ impl Lease {
             .map_err(|_| HandleError("the fencing token is not a number"))?;
         Ok(Lease {
             key,
-            owner_token: token.to_owned(),
+            owner_token,
             cas,
             server_epoch: epoch,
             ttl: Duration::ZERO,
@@ -212,7 +248,7 @@ mod tests {
     fn handle_round_trips() {
         let lease = Lease {
             key: b"job \r\n/1".to_vec(),
-            owner_token: "0123456789abcdef0123456789abcdef".into(),
+            owner_token: OwnerToken(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef),
             cas: 42,
             server_epoch: ServerEpoch {
                 pid: 1234,
@@ -229,6 +265,8 @@ mod tests {
             "ml2.61.ab.1.1:2",
             "ml1.6.ab.1.1:2",
             "ml1.61.zz.1.1:2",
+            "ml1.61.ab.1.1:2.5",
+            "ml1.61.0123456789abcdef0123456789abcdeg.1.1:2.5",
             "ml1.61.ab.x.1:2",
             "ml1.61.ab.1.12.5",
             "ml1.61.ab.1.a:2.5",

@@ -23,6 +23,6 @@ mod state;
 pub use discovery::{Discovery, MemoryDiscovery};
 pub use error::{Error, ErrorCategory, LockError};
 pub use guard::{LeaseGuard, LeaseLost};
-pub use lease::{FencingToken, Lease, ServerEpoch};
+pub use lease::{FencingToken, Lease, OwnerToken, ServerEpoch};
 pub use lock::{Environment, Lock};
 pub use runtime::{COMPONENT_WASM, Runtime};

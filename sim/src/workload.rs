@@ -80,7 +80,7 @@ fn error_code(e: &memlock_host::Error) -> String {
 fn acquired(lease: &Lease) -> Outcome {
     let valid_until = history::now() + lease.remaining();
     Outcome::Acquired {
-        token: lease.owner_token.clone(),
+        token: lease.owner_token.to_string(),
         valid_until,
         fence: lease.fencing_token.0,
     }

@@ -183,7 +183,7 @@ async fn full_memcached_refuses_the_lock() {
     match lock.try_acquire(None, b"k", 1000).await {
         Ok(Some(lease)) => assert_eq!(
             raw.get(b"k").expect("stored").value,
-            lease.owner_token.as_bytes()
+            lease.owner_token.to_string().as_bytes()
         ),
         Ok(None) => panic!("nobody holds k"),
         Err(err) => assert_eq!(err.code(), Some("SERVER_ERROR"), "{err}"),

@@ -28,7 +28,7 @@ async fn hostile_keys_are_held_safely_and_touch_nothing_else() {
             .expect("valid key")
             .expect("acquired");
         let item = raw.get(key).expect("stored under exactly the caller's key");
-        assert_eq!(item.value, lease.owner_token.as_bytes());
+        assert_eq!(item.value, lease.owner_token.to_string().as_bytes());
         assert!(item.ttl > 0, "finite ttl for {key:?}");
         assert!(lock.release(None, &lease).await.expect("release"));
         assert!(raw.get(key).is_none());

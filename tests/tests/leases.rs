@@ -30,7 +30,7 @@ async fn owner_extends_and_moves_valid_until() {
         "extensions keep the fencing token"
     );
     let item = Raw::connect(server.port()).get(b"job").expect("held");
-    assert_eq!(item.value, lease.owner_token.as_bytes());
+    assert_eq!(item.value, lease.owner_token.to_string().as_bytes());
     assert!(item.ttl > 50, "server ttl moved to {}", item.ttl);
     assert!(lock.release(None, &extended).await.expect("release"));
 }
@@ -56,7 +56,7 @@ async fn another_instance_cannot_extend_a_lease_it_does_not_hold() {
     let item = Raw::connect(server.port())
         .get(b"job")
         .expect("A still holds it");
-    assert_eq!(item.value, held.owner_token.as_bytes());
+    assert_eq!(item.value, held.owner_token.to_string().as_bytes());
     assert!(item.ttl <= 11, "A's ttl was not prolonged: {}", item.ttl);
 
     // A lease whose item expired is lost too, never silently renewed.
@@ -88,7 +88,7 @@ async fn extend_after_restart_is_lost_and_touches_the_new_holder_not() {
     let item = Raw::connect(server.port())
         .get(b"lock:x")
         .expect("B's lock");
-    assert_eq!(item.value, new.owner_token.as_bytes());
+    assert_eq!(item.value, new.owner_token.to_string().as_bytes());
     assert!(item.ttl <= 6, "B's ttl untouched: {}", item.ttl);
 }
 

@@ -24,7 +24,7 @@ async fn another_instance_cannot_release_or_overwrite() {
     let item = Raw::connect(server.port()).get(b"job").expect("still held");
     assert_eq!(
         item.value,
-        lease.owner_token.as_bytes(),
+        lease.owner_token.to_string().as_bytes(),
         "A's lease untouched"
     );
 
@@ -56,7 +56,7 @@ async fn stale_holder_cannot_release_the_next_holder() {
     let item = Raw::connect(server.port())
         .get(b"job")
         .expect("B still holds it");
-    assert_eq!(item.value, fresh.owner_token.as_bytes());
+    assert_eq!(item.value, fresh.owner_token.to_string().as_bytes());
 }
 
 #[tokio::test]
@@ -93,5 +93,5 @@ async fn release_after_restart_leaves_the_new_holder_in_place() {
     let item = Raw::connect(server.port())
         .get(b"lock:x")
         .expect("B's lock is still there");
-    assert_eq!(item.value, new.owner_token.as_bytes());
+    assert_eq!(item.value, new.owner_token.to_string().as_bytes());
 }

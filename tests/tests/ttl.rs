@@ -28,7 +28,7 @@ async fn sub_second_ttl_expires_and_never_becomes_permanent() {
 
     // On the server: a finite ttl of ceil(0.3)+1 = 2 s, never -1 (permanent).
     let item = Raw::connect(server.port()).get(b"short").expect("stored");
-    assert_eq!(item.value, lease.owner_token.as_bytes());
+    assert_eq!(item.value, lease.owner_token.to_string().as_bytes());
     assert!(
         (1..=2).contains(&item.ttl),
         "ttl on the server: {}",

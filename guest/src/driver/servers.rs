@@ -306,6 +306,9 @@ impl<S> Server<S> {
 
 /// Which of `servers` owns `key`: jump consistent hash of FNV-1a, stable across versions.
 pub fn server_index(key: &[u8], servers: usize) -> usize {
+    if servers <= 1 {
+        return 0;
+    }
     jump_hash(fnv1a(key), servers)
 }
 

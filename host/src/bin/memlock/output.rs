@@ -97,7 +97,7 @@ impl Output {
                     "status": "acquired",
                     "key": lease.key_text(),
                     "lease": lease.handle(),
-                    "owner_token": lease.owner_token,
+                    "owner_token": lease.owner_token.to_string(),
                     "cas": lease.cas,
                     "server_epoch": lease.server_epoch.to_string(),
                     "fencing_token": lease.fencing_token.to_string(),
