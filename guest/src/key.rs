@@ -78,20 +78,24 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 
 /// Appends `data` in standard base64 with padding, as memcached's `b` flag expects.
 fn base64_encode(data: &[u8], out: &mut Vec<u8>) {
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> shift) & 63) as usize]);
-            } else {
-                out.push(b'=');
-            }
+    let quad = |b0: u8, b1: u8, b2: u8| {
+        let n = (u32::from(b0) << 16) | (u32::from(b1) << 8) | u32::from(b2);
+        [18u32, 12, 6, 0].map(|shift| ALPHABET[((n >> shift) & 63) as usize])
+    };
+    let mut chunks = data.chunks_exact(3);
+    for chunk in &mut chunks {
+        out.extend_from_slice(&quad(chunk[0], chunk[1], chunk[2]));
+    }
+    match *chunks.remainder() {
+        [a] => {
+            let [c0, c1, ..] = quad(a, 0, 0);
+            out.extend_from_slice(&[c0, c1, b'=', b'=']);
         }
+        [a, b] => {
+            let [c0, c1, c2, _] = quad(a, b, 0);
+            out.extend_from_slice(&[c0, c1, c2, b'=']);
+        }
+        _ => {}
     }
 }
 

@@ -61,11 +61,12 @@ impl OwnerToken {
 
     /// The value stored under the key: 32 lowercase hex digits, `high` first.
     pub fn hex(&self) -> [u8; 32] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let value = (u128::from(self.high) << 64) | u128::from(self.low);
         let mut out = [0u8; 32];
-        for (i, digit) in out.iter_mut().enumerate() {
-            let word = if i < 16 { self.high } else { self.low };
-            let nibble = (word >> ((15 - i % 16) * 4)) & 0xf;
-            *digit = b"0123456789abcdef"[nibble as usize];
+        for (pair, byte) in out.chunks_exact_mut(2).zip(value.to_be_bytes()) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0xf)];
         }
         out
     }
