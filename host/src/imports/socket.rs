@@ -51,7 +51,9 @@ fn arm(slot: &mut Option<Timer>, deadline: Instant) -> Pin<&mut Sleep> {
 }
 
 impl Connection {
-    /// Writes `request`, then reads the start of the reply; `timeout_ms` bounds both together.
+    /// Writes `request` (if any), then reads the start of the reply; `timeout_ms` bounds both
+    /// together. With an empty request this is a `receive`: more of a reply, waiting at most
+    /// `timeout_ms` for the first byte.
     async fn exchange(
         &mut self,
         request: &[u8],
@@ -71,21 +73,6 @@ impl Connection {
         tokio::select! {
             biased;
             read = exchanged => finish_read(read),
-            () = timer => Err(SocketError::TimedOut),
-        }
-    }
-
-    /// Reads more of a reply, waiting at most `timeout_ms` for the first byte.
-    async fn receive(&mut self, max_bytes: u32, timeout_ms: u32) -> Result<Vec<u8>, SocketError> {
-        let Connection {
-            stream,
-            timer,
-            read_buffer,
-        } = self;
-        let timer = arm(timer, Instant::now() + timeout(timeout_ms));
-        tokio::select! {
-            biased;
-            read = read_some(stream, read_buffer, max_bytes) => finish_read(read),
             () = timer => Err(SocketError::TimedOut),
         }
     }
@@ -177,7 +164,7 @@ impl HostConnection for HostState {
         timeout_ms: u32,
     ) -> wasmtime::Result<Result<Vec<u8>, SocketError>> {
         let connection = self.table.get_mut(&stream)?;
-        Ok(connection.receive(max_bytes, timeout_ms).await)
+        Ok(connection.exchange(&[], max_bytes, timeout_ms).await)
     }
 
     async fn drop(&mut self, stream: Resource<Connection>) -> wasmtime::Result<()> {
