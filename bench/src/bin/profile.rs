@@ -1,7 +1,8 @@
 //! A fixed number of acquire + release cycles through one path, for instruction-count profiles:
 //! `valgrind --tool=callgrind target/release/profile component 2000 127.0.0.1:11211`.
 //! Paths: `native` (the guest core natively over tokio), `component` (through wasmtime) or `peer`
-//! (the hand-written `async-memcached` cycle); the same code as `just bench`'s rows.
+//! (the hand-written `async-memcached` cycle); the same code as `just bench`'s rows. `call` is
+//! the fixed cost of crossing into the component: `is_open()`, an export that does no I/O.
 
 use memlock_bench::latency;
 use memlock_host::Runtime;
@@ -15,7 +16,7 @@ fn main() {
             addr.as_str(),
         ),
         _ => {
-            eprintln!("usage: profile native|component|peer CYCLES HOST:PORT");
+            eprintln!("usage: profile native|component|peer|call CYCLES HOST:PORT");
             std::process::exit(2);
         }
     };
@@ -36,7 +37,13 @@ fn main() {
         } else {
             let runtime = Runtime::shared().expect("component");
             let lock = latency::open_lock(runtime, addr, 1).await;
-            latency::component(&lock, n, &mut times).await;
+            if path == "call" {
+                for _ in 0..n {
+                    assert!(lock.is_open().await.expect("is_open"));
+                }
+            } else {
+                latency::component(&lock, n, &mut times).await;
+            }
         }
     });
 }
