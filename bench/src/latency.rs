@@ -180,12 +180,17 @@ pub fn native(
 pub async fn component(lock: &Lock, n: usize, out: &mut Vec<Duration>) {
     for _ in 0..n {
         let t = Instant::now();
-        let lease = lock
-            .try_acquire(None, b"component-lock", 10_000)
-            .await
-            .expect("try")
-            .expect("acquired");
-        assert!(lock.release(None, &lease).await.expect("release"));
+        cycle(lock, b"component-lock").await;
         out.push(t.elapsed());
     }
+}
+
+/// One acquire + release of a free `key` through the host's Rust API; both must succeed.
+pub async fn cycle(lock: &Lock, key: &[u8]) {
+    let lease = lock
+        .try_acquire(None, key, 10_000)
+        .await
+        .expect("try")
+        .expect("acquired");
+    assert!(lock.release(None, &lease).await.expect("release"));
 }

@@ -191,12 +191,7 @@ async fn throughput(
             let key = format!("throughput-{t}");
             let mut cycles = 0u64;
             while Instant::now() < stop {
-                let lease = lock
-                    .try_acquire(None, key.as_bytes(), 10_000)
-                    .await
-                    .expect("try")
-                    .expect("acquired");
-                lock.release(None, &lease).await.expect("release");
+                latency::cycle(&lock, key.as_bytes()).await;
                 cycles += 1;
             }
             cycles
@@ -226,13 +221,7 @@ async fn memory_per_instance(runtime: &'static Runtime, addr: &str, count: usize
     let mut locks = Vec::new();
     for i in 0..count {
         let lock = open_lock(runtime, addr, 1).await;
-        let key = format!("memory-{i}");
-        let lease = lock
-            .try_acquire(None, key.as_bytes(), 10_000)
-            .await
-            .expect("try")
-            .expect("acquired");
-        lock.release(None, &lease).await.expect("release");
+        latency::cycle(&lock, format!("memory-{i}").as_bytes()).await;
         locks.push(lock);
     }
     let per = rss_bytes().saturating_sub(before) / count as u64;

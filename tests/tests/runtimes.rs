@@ -29,6 +29,13 @@ fn lock_used_in(first: &Runtime, server: &Memcached) -> memlock_host::Lock {
     })
 }
 
+/// Acquires and releases `second` in `rt`, and checks the server holds nothing afterwards.
+fn acquire_and_release_in(rt: &Runtime, lock: &memlock_host::Lock, server: &Memcached) {
+    let lease = rt.block_on(must_acquire(lock, b"second", 10_000));
+    assert!(rt.block_on(lock.release(None, &lease)).expect("release"));
+    assert_eq!(Raw::connect(server.port()).get(b"second"), None);
+}
+
 #[test]
 fn from_a_second_runtime_the_first_call_times_out_then_the_lock_works() {
     let server = Memcached::start();
@@ -44,13 +51,7 @@ fn from_a_second_runtime_the_first_call_times_out_then_the_lock_works() {
     assert!(started.elapsed() < Duration::from_millis(300) + SLACK);
     // The connection was replaced, and the acquire that may have been stored is cleaned up
     // (owner-checked) before the next command: the key is free again.
-    let lease = second.block_on(must_acquire(&lock, b"second", 10_000));
-    assert!(
-        second
-            .block_on(lock.release(None, &lease))
-            .expect("release")
-    );
-    assert_eq!(Raw::connect(server.port()).get(b"second"), None);
+    acquire_and_release_in(&second, &lock, &server);
     drop(first);
 }
 
@@ -63,11 +64,5 @@ fn after_the_first_runtime_is_dropped_the_lock_reconnects_at_once() {
     let second = current_thread();
     // The first call succeeds: a wait for the dead runtime's connection would have been a
     // `TIMEOUT` error.
-    let lease = second.block_on(must_acquire(&lock, b"second", 10_000));
-    assert!(
-        second
-            .block_on(lock.release(None, &lease))
-            .expect("release")
-    );
-    assert_eq!(Raw::connect(server.port()).get(b"second"), None);
+    acquire_and_release_in(&second, &lock, &server);
 }

@@ -44,17 +44,14 @@ impl<S> Connection<S> {
                 remaining_ms(host.now_ns(), connect_deadline_ns),
             )
             .map_err(|error| TripError::Socket { error, sent: false })?;
+        let now = host.now_ns();
         let mut conn = Connection {
             stream,
             buffer: Vec::new(),
             request: Vec::with_capacity(128),
-            identity: ServerIdentity {
-                pid: 0,
-                started_at: 0,
-            },
-            last_used_ns: host.now_ns(),
+            identity: ServerIdentity::default(),
+            last_used_ns: now,
         };
-        let now = host.now_ns();
         let deadline = now.saturating_add(reply_timeout_ns);
         let mut out = Vec::with_capacity(8);
         Request::Stats.encode(&mut out);
