@@ -97,7 +97,12 @@ impl Memcached {
                 }
                 panic!("memcached {:?} exited with {status}: {stderr}", self.args);
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            // Something accepting on the port is not enough: between a stop and a restart,
+            // another test's memcached may have been given this port. Only our own child counts;
+            // if it is someone else's, ours exits with a bind error above.
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && self.listening_pid() == Some(self.pid())
+            {
                 return true;
             }
             std::thread::yield_now();
@@ -119,6 +124,15 @@ impl Memcached {
     /// ConfigParams pointing at this server.
     pub fn config(&self) -> Vec<(String, String)> {
         vec![("connection.uri".to_string(), self.uri())]
+    }
+
+    /// The pid the server on `self.port` reports in `stats`.
+    fn listening_pid(&self) -> Option<i32> {
+        crate::raw::Raw::connect(self.port)
+            .stats()
+            .into_iter()
+            .find(|(name, _)| name == "pid")
+            .and_then(|(_, pid)| pid.parse().ok())
     }
 
     fn pid(&self) -> i32 {
