@@ -206,14 +206,7 @@ impl Lease {
         if prefix != HANDLE_PREFIX {
             return Err(HandleError("it does not start with ml1."));
         }
-        if key.is_empty() || key.len() % 2 != 0 {
-            return Err(HandleError("the key is not hex"));
-        }
-        let key = (0..key.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&key[i..i + 2], 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .map_err(|_| HandleError("the key is not hex"))?;
+        let key = decode_hex(key).ok_or(HandleError("the key is not hex"))?;
         let owner_token = token.parse()?;
         let cas = cas
             .parse()
@@ -232,6 +225,20 @@ impl Lease {
             fencing_token: FencingToken(fence),
         })
     }
+}
+
+/// Hex digit pairs to bytes, working on bytes so that no text can split a character; `None`
+/// for an empty, odd-length or non-hex string.
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    let digit = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = text.as_bytes();
+    if bytes.is_empty() || bytes.len() % 2 != 0 {
+        return None;
+    }
+    bytes
+        .chunks_exact(2)
+        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
+        .collect()
 }
 
 impl fmt::Display for Lease {
@@ -274,5 +281,56 @@ mod tests {
         ] {
             assert!(Lease::from_handle(bad).is_err(), "{bad}");
         }
+    }
+
+    fn arbitrary_lease() -> impl proptest::strategy::Strategy<Value = Lease> {
+        use proptest::prelude::*;
+        (
+            proptest::collection::vec(any::<u8>(), 1..64),
+            any::<u128>(),
+            any::<u64>(),
+            any::<(u64, u64)>(),
+            any::<u128>(),
+        )
+            .prop_map(|(key, token, cas, (pid, started_at), fence)| Lease {
+                key,
+                owner_token: OwnerToken(token),
+                cas,
+                server_epoch: ServerEpoch { pid, started_at },
+                ttl: Duration::ZERO,
+                valid_until: None,
+                fencing_token: FencingToken(fence),
+            })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_lease_round_trips_through_its_handle(lease in arbitrary_lease()) {
+            proptest::prop_assert_eq!(Lease::from_handle(&lease.handle()), Ok(lease));
+        }
+
+        #[test]
+        fn parsing_never_panics(text in ".{0,120}") {
+            let _ = Lease::from_handle(&text);
+        }
+
+        /// A valid handle with one character replaced by any other, multi-byte ones included.
+        #[test]
+        fn a_damaged_handle_never_panics(
+            lease in arbitrary_lease(),
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            with in proptest::prelude::any::<char>(),
+        ) {
+            let handle = lease.handle();
+            let at = at.index(handle.len());
+            let damaged = format!("{}{with}{}", &handle[..at], &handle[at + 1..]);
+            let _ = Lease::from_handle(&damaged);
+        }
+    }
+
+    #[test]
+    fn a_multibyte_character_in_the_key_is_an_error() {
+        let bad = "ml1.a\u{e9}0.0123456789abcdef0123456789abcdef.1.1:2.5";
+        assert!(Lease::from_handle(bad).is_err());
     }
 }

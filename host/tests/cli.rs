@@ -162,3 +162,30 @@ fn run_stops_the_command_when_the_lock_is_deleted_under_it() {
     let status = child.wait().expect("memlock run exits");
     assert_eq!(status.code(), Some(7), "lease lost: distinct exit code");
 }
+
+#[test]
+fn a_malformed_handle_is_exit_4_with_one_json_error() {
+    let server = Memcached::start();
+    let valid = stdout(&memlock(&server, &["try-acquire", "job"]));
+    // The key field `a`, a two-byte character, `0`: slicing it two bytes at a time cut the
+    // character and panicked.
+    let rest = valid.splitn(3, '.').nth(2).expect("a handle has fields");
+    for bad in [
+        format!("ml1.a\u{e9}0.{rest}"),
+        format!("ml1.\u{e9}.{rest}"),
+        "ml1.\u{1F512}".to_string(),
+        format!("{valid}\u{e9}"),
+    ] {
+        let out = memlock(&server, &["--json", "release", &bad]);
+        assert_eq!(out.status.code(), Some(4), "{bad}: {out:?}");
+        let text = stdout(&out);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1, "one JSON object: {text}");
+        let error: serde_json::Value = serde_json::from_str(lines[0]).expect("JSON");
+        assert_eq!(error["status"], "error", "{text}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).is_empty(),
+            "no backtrace: {out:?}"
+        );
+    }
+}
