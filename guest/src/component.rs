@@ -10,6 +10,7 @@ use core::cell::RefCell;
 
 use crate::driver::{ConnectionParams, Host, SocketError};
 use crate::error::{Category, LockError};
+use crate::random::{RandomPool, RandomUnavailable};
 
 wit_bindgen::generate!({
     path: "../wit",
@@ -78,17 +79,8 @@ unsafe extern "C" fn cabi_realloc(
     new_ptr
 }
 
-/// Random bytes fetched from WASI's `random` in batches: an acquire needs 16 (its owner token),
-/// and one import call per four acquires is cheaper than two per acquire.
-const RANDOM_BATCH: usize = 64;
-
 struct WitHost {
     random: RefCell<RandomPool>,
-}
-
-struct RandomPool {
-    bytes: [u8; RANDOM_BATCH],
-    used: usize,
 }
 
 impl Host for WitHost {
@@ -136,17 +128,12 @@ impl Host for WitHost {
     }
 
     fn random_u64(&self) -> u64 {
-        let mut pool = self.random.borrow_mut();
-        if pool.used + 8 > RANDOM_BATCH {
-            // WASI random cannot fail short of a broken host; a zero token is still owner-checked.
-            let _ = getrandom::fill(&mut pool.bytes);
-            pool.used = 0;
+        // An owner token is fresh randomness or nothing: a failing source traps the instance
+        // (the host sees a runtime error) rather than hand out stale or zero bytes.
+        match self.random.borrow_mut().next_u64(getrandom::fill) {
+            Ok(word) => word,
+            Err(RandomUnavailable) => core::arch::wasm32::unreachable(),
         }
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&pool.bytes[pool.used..pool.used + 8]);
-        // Each byte is handed out once.
-        pool.used += 8;
-        u64::from_le_bytes(word)
     }
 
     fn resolve_all(
@@ -252,11 +239,7 @@ type R<T> = Result<T, wit::LockError>;
 impl GuestMemcachedLock for LockResource {
     fn new() -> Self {
         LockResource(RefCell::new(crate::MemcachedLock::new(WitHost {
-            random: RefCell::new(RandomPool {
-                bytes: [0; RANDOM_BATCH],
-                // Empty: the first draw fills it.
-                used: RANDOM_BATCH,
-            }),
+            random: RefCell::new(RandomPool::default()),
         })))
     }
 

@@ -38,6 +38,7 @@ pub mod key;
 pub mod lease;
 pub mod lock;
 pub mod protocol;
+pub mod random;
 pub mod small_map;
 pub mod ttl;
 
