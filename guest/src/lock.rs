@@ -25,6 +25,8 @@ use crate::ttl::Ttl;
 
 /// Longest blocking-acquire timeout accepted (about 34 years): keeps every deadline finite.
 pub const MAX_TIMEOUT_MS: i64 = 1 << 40;
+/// Extend round trips per call before the last failure is reported.
+const EXTEND_ATTEMPTS: usize = 3;
 /// Orphans remembered at most; older ones expire on the server by their ttl anyway.
 const MAX_ORPHANS: usize = 64;
 
@@ -494,8 +496,15 @@ impl<H: Host> MemcachedLock<H> {
                 .ok_or_else(|| lost("not held"))?;
             (cas, epoch) = (found, server);
         }
-        // One retry, after learning that an earlier extension of ours did apply (new CAS).
-        for _ in 0..2 {
+        // Until an answer settles it: a round trip that failed may or may not have applied, and
+        // the owner token tells which. An unchanged CAS holding our token is "still ours, not
+        // extended" (retry); a new CAS holding our token is an extension of ours whose reply was
+        // lost, or one made through another copy of this lease (retry on that CAS). Only an
+        // answer from the server — the item gone, another token, another process — is `LOCK_LOST`;
+        // when attempts run out the last real cause is reported, and the caller (a `LeaseGuard`)
+        // may retry while the lease is still valid.
+        let mut last_failure = None;
+        for _ in 0..EXTEND_ATTEMPTS {
             let sent_at = self.host.now_ns();
             let opaque = self.opaque();
             let request = Request::Extend {
@@ -505,7 +514,7 @@ impl<H: Host> MemcachedLock<H> {
                 cas,
                 opaque,
             };
-            let status = match self.trip(index, &request, false, Some(&epoch), sent_at) {
+            match self.trip(index, &request, false, Some(&epoch), sent_at) {
                 Ok(None) => return Err(lost("its memcached server restarted")),
                 Ok(Some(answer)) => match (answer.reply.status, answer.reply.cas) {
                     (MetaStatus::Stored, Some(new_cas)) => {
@@ -517,7 +526,7 @@ impl<H: Host> MemcachedLock<H> {
                         });
                     }
                     (MetaStatus::NotFound, _) => return Err(lost("expired, evicted or released")),
-                    (MetaStatus::Exists, _) => MetaStatus::Exists,
+                    (MetaStatus::Exists, _) => {}
                     (status, _) => {
                         return Err(LockError::new(
                             Code::Protocol,
@@ -526,17 +535,21 @@ impl<H: Host> MemcachedLock<H> {
                     }
                 },
                 Err(failure) if failure.outcome == Outcome::NotApplied => return Err(failure.error),
-                // The extension may have applied: the token lookup below tells.
-                Err(_) => MetaStatus::Exists,
+                Err(failure) => last_failure = Some(failure.error),
+            }
+            let found = match self.lookup_token(index, &key, &lease.owner_token) {
+                Ok(found) => found,
+                // The lookup failed too: report why the extend did.
+                Err(e) => return Err(last_failure.unwrap_or(e)),
             };
-            debug_assert_eq!(status, MetaStatus::Exists);
-            // The CAS moved: another owner, or an extension of ours whose reply we never saw.
-            match self.lookup_token(index, &key, &lease.owner_token)? {
-                Some((found, server)) if server == epoch && found != cas => cas = found,
-                _ => return Err(lost("held by another owner")),
+            match found {
+                Some((found, server)) if server == epoch => cas = found,
+                Some(_) => return Err(lost("its memcached server restarted")),
+                None if last_failure.is_some() => return Err(lost("expired, evicted or released")),
+                None => return Err(lost("held by another owner")),
             }
         }
-        Err(lost("its CAS keeps changing"))
+        Err(last_failure.unwrap_or_else(|| lost("its CAS keeps changing")))
     }
 
     fn remember_orphan(
@@ -598,3 +611,6 @@ fn unreachable_declined<T>() -> Result<T> {
         "internal: request declined without an epoch guard",
     ))
 }
+
+#[cfg(test)]
+mod tests;

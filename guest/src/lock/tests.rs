@@ -1,0 +1,415 @@
+//! The lock's outcome paths against a scripted host: a small in-memory memcached (items, CAS
+//! counter, restarts) and faults injected at exact requests — a reply lost after the server
+//! applied the request or before it did, a server that stalls and applies the request late, a
+//! restart between two operations. These tests catch defects in the lock core without the
+//! simulation; the simulation then checks the same rules under generated schedules.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+use std::format;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use super::MemcachedLock;
+use crate::driver::{ConnectionParams, Host, SocketError};
+use crate::error::Code;
+
+/// What happens to the next request that starts with a given command (`ms`, `md`, `mg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// The server applies the request; the reply is lost and the connection is reset.
+    ApplyThenReset,
+    /// The connection is reset before the server reads the request.
+    ResetBeforeApply,
+    /// The server stalls: no reply within the timeout; it applies the request later, before
+    /// the next request it reads.
+    StallThenApply,
+}
+
+#[derive(Default)]
+struct Server {
+    /// Which process this is: a connection to an earlier one is closed.
+    generation: u64,
+    pid: u64,
+    started_at: u64,
+    items: BTreeMap<Vec<u8>, (Vec<u8>, u64)>,
+    next_cas: u64,
+    /// Faults by command, consumed in order.
+    faults: VecDeque<(&'static str, Fault)>,
+    /// A request the stalled server has read but not applied yet.
+    late: Option<Vec<u8>>,
+    /// Every request line received, for assertions.
+    log: Vec<String>,
+}
+
+impl Server {
+    fn new() -> Self {
+        Server {
+            pid: 7,
+            started_at: 1_000,
+            next_cas: 1,
+            ..Server::default()
+        }
+    }
+
+    /// Loses every item and restarts the CAS counter, as memcached does.
+    fn restart(&mut self, pid: u64, started_at: u64) {
+        self.items.clear();
+        self.next_cas = 1;
+        self.late = None;
+        self.generation += 1;
+        (self.pid, self.started_at) = (pid, started_at);
+    }
+
+    fn apply(&mut self, request: &[u8]) -> Vec<u8> {
+        let text = String::from_utf8_lossy(request).into_owned();
+        let (line, data) = text.split_once("\r\n").unwrap_or((&text, ""));
+        let value = data
+            .strip_suffix("\r\n")
+            .unwrap_or(data)
+            .as_bytes()
+            .to_vec();
+        if line == "stats" {
+            return format!(
+                "STAT pid {}\r\nSTAT uptime 10\r\nSTAT time {}\r\nEND\r\n",
+                self.pid,
+                self.started_at + 10
+            )
+            .into_bytes();
+        }
+        let words: Vec<&str> = line.split(' ').collect();
+        let key = words[1].as_bytes().to_vec();
+        let flag = |f: char| words[2..].iter().find_map(|w| w.strip_prefix(f));
+        let opaque = flag('O').map(|o| format!(" O{o}")).unwrap_or_default();
+        let cas_flag: Option<u64> = flag('C').and_then(|c| c.parse().ok());
+        let status = match words[0] {
+            "ms" if flag('M') == Some("E") => {
+                if self.items.contains_key(&key) {
+                    "NS c0".to_string()
+                } else {
+                    let cas = self.store(key, value);
+                    format!("HD c{cas}")
+                }
+            }
+            "ms" => match self.items.get(&key).map(|(_, cas)| *cas) {
+                None => "NF c0".to_string(),
+                Some(cas) if Some(cas) != cas_flag => "EX c0".to_string(),
+                Some(_) => {
+                    let cas = self.store(key, value);
+                    format!("HD c{cas}")
+                }
+            },
+            "md" => match self.items.get(&key).map(|(_, cas)| *cas) {
+                None => "NF".to_string(),
+                Some(cas) if Some(cas) != cas_flag => "EX".to_string(),
+                Some(_) => {
+                    self.items.remove(&key);
+                    "HD".to_string()
+                }
+            },
+            "mg" => match self.items.get(&key) {
+                None => "EN".to_string(),
+                Some((value, cas)) => {
+                    let value = String::from_utf8_lossy(value).into_owned();
+                    return format!("VA {} c{cas}{opaque}\r\n{value}\r\n", value.len())
+                        .into_bytes();
+                }
+            },
+            other => panic!("the scripted server does not know {other}"),
+        };
+        format!("{status}{opaque}\r\n").into_bytes()
+    }
+
+    fn store(&mut self, key: Vec<u8>, value: Vec<u8>) -> u64 {
+        let cas = self.next_cas;
+        self.next_cas += 1;
+        self.items.insert(key, (value, cas));
+        cas
+    }
+
+    fn exchange(&mut self, stream: u64, request: &[u8]) -> Result<Vec<u8>, SocketError> {
+        if stream != self.generation {
+            return Err(SocketError::Closed);
+        }
+        if let Some(late) = self.late.take() {
+            self.apply(&late);
+        }
+        let line = String::from_utf8_lossy(request)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        self.log.push(line.clone());
+        let command = line.split(' ').next().unwrap_or_default();
+        let fault = self
+            .faults
+            .iter()
+            .position(|(c, _)| *c == command)
+            .and_then(|i| self.faults.remove(i))
+            .map(|(_, f)| f);
+        match fault {
+            None => Ok(self.apply(request)),
+            Some(Fault::ApplyThenReset) => {
+                self.apply(request);
+                Err(SocketError::Closed)
+            }
+            Some(Fault::ResetBeforeApply) => Err(SocketError::Closed),
+            Some(Fault::StallThenApply) => {
+                self.late = Some(request.to_vec());
+                Err(SocketError::TimedOut)
+            }
+        }
+    }
+}
+
+/// A [`Host`] whose one server is a [`Server`]; time moves only when the lock sleeps or a
+/// request times out.
+struct Scripted {
+    server: RefCell<Server>,
+    now: RefCell<u64>,
+    random: RefCell<u64>,
+}
+
+impl Scripted {
+    fn new() -> Self {
+        Scripted {
+            server: RefCell::new(Server::new()),
+            now: RefCell::new(1_000_000_000),
+            random: RefCell::new(0x1234_5678),
+        }
+    }
+}
+
+impl Host for Scripted {
+    /// The server generation the connection was opened to.
+    type Stream = u64;
+
+    fn connect(&self, _host: &str, _port: u16, _timeout_ms: u32) -> Result<u64, SocketError> {
+        Ok(self.server.borrow().generation)
+    }
+
+    fn exchange(
+        &self,
+        stream: &u64,
+        request: &[u8],
+        _max_bytes: u32,
+        timeout_ms: u32,
+        reply: &mut Vec<u8>,
+    ) -> Result<(), SocketError> {
+        let result = self.server.borrow_mut().exchange(*stream, request);
+        if result == Err(SocketError::TimedOut) {
+            *self.now.borrow_mut() += u64::from(timeout_ms) * 1_000_000;
+        }
+        reply.extend(result?);
+        Ok(())
+    }
+
+    fn receive(
+        &self,
+        _stream: &u64,
+        _max_bytes: u32,
+        timeout_ms: u32,
+        _reply: &mut Vec<u8>,
+    ) -> Result<(), SocketError> {
+        *self.now.borrow_mut() += u64::from(timeout_ms) * 1_000_000;
+        Err(SocketError::TimedOut)
+    }
+
+    fn now_ns(&self) -> u64 {
+        *self.now.borrow()
+    }
+
+    fn sleep_ns(&self, ns: u64) {
+        *self.now.borrow_mut() += ns;
+    }
+
+    fn random_u64(&self) -> u64 {
+        let mut state = self.random.borrow_mut();
+        // splitmix64: distinct owner tokens, deterministic tests.
+        *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn resolve_all(&self, _: Option<&str>, _: &str) -> Result<Vec<ConnectionParams>, String> {
+        Ok(Vec::new())
+    }
+}
+
+fn open_lock() -> MemcachedLock<Scripted> {
+    let mut lock = MemcachedLock::new(Scripted::new());
+    lock.configure(&[
+        ("connection.host", "127.0.0.1"),
+        ("connection.port", "11211"),
+        ("options.timeout", "200"),
+    ])
+    .expect("configure");
+    lock.open(None).expect("open");
+    lock
+}
+
+fn inject(lock: &MemcachedLock<Scripted>, command: &'static str, fault: Fault) {
+    lock.host()
+        .server
+        .borrow_mut()
+        .faults
+        .push_back((command, fault));
+}
+
+fn items(lock: &MemcachedLock<Scripted>) -> usize {
+    lock.host().server.borrow().items.len()
+}
+
+fn stored_cas(lock: &MemcachedLock<Scripted>) -> Option<u64> {
+    let server = lock.host().server.borrow();
+    server.items.values().next().map(|(_, cas)| *cas)
+}
+
+#[test]
+fn an_acquire_applied_before_its_reply_was_lost_is_adopted_not_resent() {
+    let mut lock = open_lock();
+    inject(&lock, "ms", Fault::ApplyThenReset);
+    let lease = lock
+        .try_acquire(None, b"job", 2_000)
+        .expect("no error")
+        .expect("held: the lookup found our token");
+    assert_eq!(stored_cas(&lock), Some(lease.cas));
+    let adds = lock
+        .host()
+        .server
+        .borrow()
+        .log
+        .iter()
+        .filter(|l| l.starts_with("ms "))
+        .count();
+    assert_eq!(adds, 1, "the add was not sent twice");
+}
+
+#[test]
+fn an_acquire_lost_before_the_server_read_it_is_sent_again_once() {
+    let mut lock = open_lock();
+    inject(&lock, "ms", Fault::ResetBeforeApply);
+    let lease = lock
+        .try_acquire(None, b"job", 2_000)
+        .expect("no error")
+        .expect("held after one re-send");
+    assert_eq!(stored_cas(&lock), Some(lease.cas));
+}
+
+#[test]
+fn a_stalled_acquire_is_an_orphan_deleted_owner_checked_before_the_next_operation() {
+    let mut lock = open_lock();
+    inject(&lock, "ms", Fault::StallThenApply);
+    let error = lock
+        .try_acquire(None, b"job", 30_000)
+        .expect_err("timed out");
+    assert_eq!(error.code, Code::Timeout);
+    // The next operation on that server first finds the late-applied item and deletes it.
+    let lease = lock
+        .try_acquire(None, b"job", 30_000)
+        .expect("no error")
+        .expect("the orphan no longer blocks the key");
+    assert_eq!(items(&lock), 1);
+    assert_eq!(stored_cas(&lock), Some(lease.cas));
+}
+
+#[test]
+fn a_release_whose_cas_moved_deletes_nothing_of_another_owner() {
+    let mut lock = open_lock();
+    let lease = lock.try_acquire(None, b"job", 2_000).unwrap().unwrap();
+    // Another owner's item under the same key (ours expired, theirs was stored).
+    {
+        let mut server = lock.host().server.borrow_mut();
+        server.items.clear();
+        server.store(
+            b"am9i".to_vec(),
+            b"0123456789abcdef0123456789abcdef".to_vec(),
+        );
+    }
+    assert_eq!(
+        lock.release(None, &lease),
+        Ok(false),
+        "EX, then token mismatch"
+    );
+    assert_eq!(items(&lock), 1, "the other owner's item is still there");
+}
+
+#[test]
+fn a_restart_between_acquire_and_release_touches_nothing() {
+    let mut lock = open_lock();
+    let lease = lock.try_acquire(None, b"job", 2_000).unwrap().unwrap();
+    // The server restarts (a new process, another pid) and a new holder gets the same CAS.
+    let their_cas = {
+        let mut server = lock.host().server.borrow_mut();
+        server.restart(8, 2_000);
+        server.store(
+            b"am9i".to_vec(),
+            b"ffffffffffffffffffffffffffffffff".to_vec(),
+        )
+    };
+    assert_eq!(
+        their_cas, lease.cas,
+        "CAS counters restart: the same number again"
+    );
+    assert_eq!(lock.release(None, &lease), Ok(false));
+    assert_eq!(
+        items(&lock),
+        1,
+        "the new holder's item survives the stale release"
+    );
+    let extended = lock.extend(None, &lease, 2_000).expect_err("not ours");
+    assert_eq!(extended.code, Code::LockLost);
+    assert_eq!(items(&lock), 1);
+}
+
+#[test]
+fn an_extend_whose_reply_was_lost_after_it_applied_is_still_held() {
+    let mut lock = open_lock();
+    let lease = lock.try_acquire(None, b"job", 2_000).unwrap().unwrap();
+    inject(&lock, "ms", Fault::ApplyThenReset);
+    let extended = lock.extend(None, &lease, 3_000).expect("extended");
+    assert_eq!(stored_cas(&lock), Some(extended.cas));
+    assert_ne!(extended.cas, lease.cas);
+}
+
+#[test]
+fn an_extend_whose_request_was_lost_is_retried_not_reported_lost() {
+    let mut lock = open_lock();
+    let lease = lock.try_acquire(None, b"job", 2_000).unwrap().unwrap();
+    // The reset comes before the server reads the extend: the item keeps our token and CAS.
+    inject(&lock, "ms", Fault::ResetBeforeApply);
+    let extended = lock
+        .extend(None, &lease, 3_000)
+        .expect("still ours, so extended on the retry");
+    assert_eq!(stored_cas(&lock), Some(extended.cas));
+}
+
+#[test]
+fn an_extend_that_keeps_failing_reports_the_real_cause_not_lock_lost() {
+    let mut lock = open_lock();
+    let lease = lock.try_acquire(None, b"job", 2_000).unwrap().unwrap();
+    for _ in 0..10 {
+        inject(&lock, "ms", Fault::ResetBeforeApply);
+    }
+    let error = lock.extend(None, &lease, 3_000).expect_err("cannot extend");
+    assert_ne!(error.code, Code::LockLost, "{error:?}");
+    assert_eq!(error.code, Code::ConnectFailed, "{error:?}");
+}
+
+#[test]
+fn an_extend_of_a_lease_someone_else_now_holds_is_lock_lost() {
+    let mut lock = open_lock();
+    let lease = lock.try_acquire(None, b"job", 2_000).unwrap().unwrap();
+    {
+        let mut server = lock.host().server.borrow_mut();
+        server.items.clear();
+        server.store(
+            b"am9i".to_vec(),
+            b"ffffffffffffffffffffffffffffffff".to_vec(),
+        );
+    }
+    let error = lock.extend(None, &lease, 3_000).expect_err("taken over");
+    assert_eq!(error.code, Code::LockLost);
+}
