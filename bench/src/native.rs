@@ -158,9 +158,10 @@ impl Host for NativeHost {
         self.origin.elapsed().as_nanos() as u64
     }
 
-    fn sleep_ns(&self, ns: u64) {
+    fn sleep_ns(&self, ns: u64) -> bool {
         self.runtime
             .block_on(tokio::time::sleep(Duration::from_nanos(ns)));
+        true
     }
 
     fn random_u64(&self) -> u64 {

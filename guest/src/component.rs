@@ -123,7 +123,7 @@ impl Host for WitHost {
         clock::now_ns()
     }
 
-    fn sleep_ns(&self, ns: u64) {
+    fn sleep_ns(&self, ns: u64) -> bool {
         clock::sleep_ns(ns)
     }
 

@@ -57,6 +57,8 @@ pub enum Code {
     ServerError,
     /// The server refused our command (`CLIENT_ERROR`): a bug or an incompatible server.
     ClientError,
+    /// The host cancelled a blocking acquire while it waited (its caller gave up).
+    Cancelled,
 }
 
 impl Code {
@@ -79,6 +81,7 @@ impl Code {
             Code::Protocol => "PROTOCOL_ERROR",
             Code::ServerError => "SERVER_ERROR",
             Code::ClientError => "CLIENT_ERROR",
+            Code::Cancelled => "CANCELLED",
         }
     }
 
@@ -88,7 +91,7 @@ impl Code {
             Code::InvalidConfig | Code::NoConnection | Code::CannotResolve => {
                 Category::Misconfiguration
             }
-            Code::NotOpened => Category::InvalidState,
+            Code::NotOpened | Code::Cancelled => Category::InvalidState,
             Code::InvalidKey | Code::InvalidTtl | Code::InvalidLease => Category::BadRequest,
             Code::LockTimeout | Code::LockLost => Category::Conflict,
             Code::Unsupported => Category::Unsupported,

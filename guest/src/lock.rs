@@ -386,7 +386,12 @@ impl<H: Host> MemcachedLock<H> {
             // and the mean interval (9/8 of `retry_timeout`) keeps a waiter, its first attempt
             // included, at no more than one request per `retry_timeout` on average.
             let jittered = base_ns * 3 / 4 + self.host.random_u64() % (base_ns * 3 / 4).max(1);
-            self.host.sleep_ns(jittered.min(deadline - now));
+            if !self.host.sleep_ns(jittered.min(deadline - now)) {
+                return Err(LockError::new(
+                    Code::Cancelled,
+                    "the caller stopped waiting (the call was cancelled)",
+                ));
+            }
         }
     }
 

@@ -234,7 +234,8 @@ mod tests {
         let dir = scratch_dir("foreign", 0o700);
         let file = cache_file(&engine, EMPTY_COMPONENT, &dir);
         let compiled = Component::new(&engine, EMPTY_COMPONENT).expect("compile");
-        let mut planted: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![(
+        type Plant = Box<dyn Fn(&Path)>;
+        let mut planted: Vec<(&str, Plant)> = vec![(
             "group/world-writable",
             Box::new(|f: &Path| {
                 std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o666)).expect("chmod")

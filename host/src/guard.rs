@@ -173,8 +173,7 @@ async fn renew(
                     return;
                 }
                 None => {
-                    // Report first; then let the call finish (dropping it would poison the
-                    // instance) and give back anything it renewed.
+                    // Report first; then let the call finish and give back anything it renewed.
                     let _ = state.send(State::Lost(LeaseLost::Expired(last_error.take())));
                     if let Ok(renewed) = extend.await {
                         let _ = lock.release(cid, &renewed).await;
@@ -187,8 +186,28 @@ async fn renew(
 }
 
 impl Lock {
-    /// Wraps a lease this lock acquired in a [`LeaseGuard`] that renews it.
-    pub fn guard(self: &Arc<Self>, lease: Lease, correlation_id: Option<&str>) -> LeaseGuard {
-        LeaseGuard::new(Arc::clone(self), lease, correlation_id.map(str::to_owned))
+    /// Wraps a lease this lock acquired (or extended) in a [`LeaseGuard`] that renews it with its
+    /// own ttl. A lease parsed from a handle has neither ttl nor valid-until: `INVALID_LEASE`.
+    pub fn guard(
+        self: &Arc<Self>,
+        lease: Lease,
+        correlation_id: Option<&str>,
+    ) -> Result<LeaseGuard, Error> {
+        if lease.valid_until.is_none() || lease.ttl.is_zero() {
+            return Err(Error::Lock(crate::error::LockError {
+                category: crate::error::ErrorCategory::BadRequest,
+                code: "INVALID_LEASE".into(),
+                message: "a lease parsed from a handle has no ttl or valid-until to renew by: \
+                          extend it first (Lock::extend returns a lease that has both) and guard \
+                          the extended lease"
+                    .into(),
+                correlation_id: correlation_id.map(str::to_owned),
+            }));
+        }
+        Ok(LeaseGuard::new(
+            Arc::clone(self),
+            lease,
+            correlation_id.map(str::to_owned),
+        ))
     }
 }

@@ -10,6 +10,7 @@
 
 mod bindings;
 mod cache;
+mod cancel;
 pub mod discovery;
 pub mod error;
 pub mod guard;

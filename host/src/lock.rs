@@ -1,20 +1,35 @@
-//! The typed async API: one [`Lock`] is one instance of the component with its own connections.
+//! The typed async API: a [`Lock`] is one or more instances of the component behind async methods.
 //!
-//! Calls into an instance are serialised (a component instance runs one call at a time); for
-//! concurrency, create several `Lock`s from one [`Runtime`] — they share the compiled code. If a
-//! call's future is dropped mid-way (a caller's own timeout), the instance may be left inside the
-//! call, so it is marked poisoned and every later call fails with a runtime error.
+//! A component instance runs one call at a time, so a `Lock` has several kinds of instance:
+//! - **home instances** (one by default, more with [`Lock::with_instances`]): every call for a key
+//!   goes to the same one (by a hash of the key), so the seed API's `release_lock(key)` finds the
+//!   lease `acquire_lock` took there;
+//! - **spare instances** for `extend`: an extend never waits behind another caller's call (a
+//!   blocking acquire can hold a home instance for its whole timeout), which is what keeps a
+//!   [`crate::LeaseGuard`] renewing. Spares are made on demand and kept idle for reuse.
+//!
+//! Every instance is set up alike: the `Lock` remembers the last successful `configure`,
+//! `set_references` and `open`, and replays them into each instance it makes.
+//!
+//! **Cancellation.** Dropping a call's future is routine (`tokio::time::timeout`, `select!`). The
+//! call then finishes in a task of its own ([`crate::cancel`]): a blocking acquire stops at its
+//! next pause, a round trip on the wire completes within `options.timeout`, and whatever the
+//! cancelled call acquired is released, owner-checked. The next call for that instance waits for
+//! that, no longer. An instance left unusable (a trap, or a future dropped outside any tokio
+//! runtime) is replaced by a fresh one on its next use; the seed API's leases it held are then
+//! forgotten and expire with their ttl.
 
 use std::sync::Arc;
 
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::time::Instant;
 use tracing::Instrument;
 use wasmtime::Store;
 use wasmtime::component::{ResourceAny, ResourceTable};
 use wasmtime_wasi::WasiCtx;
 
-use crate::bindings::Memlock;
+use crate::bindings::{self, Memlock};
+use crate::cancel::{Cancel, Detached};
 use crate::discovery::{Discovery, MemoryDiscovery};
 use crate::error::Error;
 use crate::lease::Lease;
@@ -77,45 +92,291 @@ struct Instance {
     store: Store<HostState>,
     bindings: Memlock,
     handle: ResourceAny,
+    /// Set while a call runs, cleared when it returns: still set afterwards means the call trapped
+    /// or was dropped midway, and the instance must be replaced.
     poisoned: bool,
 }
 
-/// pip-services `MemcachedLock`, running in the memlock component.
-///
-/// A `Lock` has one or more component instances ([`Lock::with_instances`]). Calls for different
-/// keys run concurrently on different instances; every call for one key goes to the same instance
-/// (by a hash of the key), so the seed API's `release_lock(key)` finds the lease `acquire_lock`
-/// took. Configuration, `open` and `close` apply to all of them.
+/// The last successful `configure`, `set_references` and `open`, replayed into new instances.
+#[derive(Clone, Default)]
+struct Setup {
+    config: Option<Vec<(String, String)>>,
+    references: Option<Vec<String>>,
+    open: bool,
+}
+
+/// Idle spare instances kept at most.
+const MAX_IDLE_SPARES: usize = 8;
+
+/// What every instance of one `Lock` shares: how to make another one, and the idle spares.
+struct Shared {
+    runtime: Runtime,
+    env: Environment,
+    setup: std::sync::Mutex<Setup>,
+    /// Instances made so far; numbers each one's random seed.
+    made: std::sync::atomic::AtomicU64,
+    spares: std::sync::Mutex<Vec<Instance>>,
+}
+
+impl Shared {
+    fn setup(&self) -> std::sync::MutexGuard<'_, Setup> {
+        self.setup.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn spares(&self) -> std::sync::MutexGuard<'_, Vec<Instance>> {
+        self.spares.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a setup change; idle spares were set up the old way, so they go.
+    fn update(&self, change: impl FnOnce(&mut Setup)) {
+        change(&mut self.setup());
+        self.spares().clear();
+    }
+
+    /// A new instance, set up like the others.
+    async fn make(&self) -> Result<Instance, Error> {
+        let shard = self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut instance = instantiate(&self.runtime, &self.env, shard).await?;
+        let setup = self.setup().clone();
+        let inst = &mut instance;
+        let api = inst.bindings.memlock_lock_lock().memcached_lock();
+        if let Some(config) = &setup.config {
+            api.call_configure(&mut inst.store, inst.handle, config)
+                .await
+                .map_err(Error::runtime)??;
+        }
+        if let Some(references) = &setup.references {
+            api.call_set_references(&mut inst.store, inst.handle, references)
+                .await
+                .map_err(Error::runtime)??;
+        }
+        if setup.open {
+            api.call_open(&mut inst.store, inst.handle, None)
+                .await
+                .map_err(Error::runtime)??;
+        }
+        Ok(instance)
+    }
+
+    /// Replaces an instance that a trap or a lost call left unusable.
+    async fn heal(&self, instance: &mut Instance) -> Result<(), Error> {
+        if instance.poisoned {
+            tracing::warn!("replacing a component instance left unusable by an interrupted call");
+            *instance = self.make().await?;
+        }
+        Ok(())
+    }
+}
+
+async fn instantiate(runtime: &Runtime, env: &Environment, shard: u64) -> Result<Instance, Error> {
+    let state = HostState {
+        wasi: wasi_context(env, shard),
+        table: ResourceTable::new(),
+        network: env.network.clone(),
+        discovery: env.discovery.clone(),
+        clock_origin: env.clock_origin,
+        clock_rate: env.clock_rate,
+        cancel: Arc::default(),
+    };
+    let mut store = Store::new(&runtime.engine, state);
+    let bindings = runtime
+        .pre
+        .instantiate_async(&mut store)
+        .await
+        .map_err(Error::runtime)?;
+    let handle = bindings
+        .memlock_lock_lock()
+        .memcached_lock()
+        .call_constructor(&mut store)
+        .await
+        .map_err(Error::runtime)?;
+    Ok(Instance {
+        store,
+        bindings,
+        handle,
+        poisoned: false,
+    })
+}
+
+/// Which instance a call runs on.
+enum Slot {
+    Home(Arc<Mutex<Instance>>),
+    Spare,
+}
+
+/// An instance a call has to itself.
+enum Taken {
+    Home(OwnedMutexGuard<Instance>),
+    /// Goes back to the idle spares when dropped, unless poisoned.
+    Spare(Option<Box<Instance>>, Arc<Shared>),
+}
+
+impl Slot {
+    async fn take(self, shared: &Arc<Shared>) -> Result<Taken, Error> {
+        match self {
+            Slot::Home(instance) => Ok(Taken::Home(instance.lock_owned().await)),
+            Slot::Spare => {
+                let idle = shared.spares().pop();
+                let instance = match idle {
+                    Some(instance) => instance,
+                    None => shared.make().await?,
+                };
+                Ok(Taken::Spare(Some(Box::new(instance)), Arc::clone(shared)))
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Taken {
+    type Target = Instance;
+    fn deref(&self) -> &Instance {
+        match self {
+            Taken::Home(guard) => guard,
+            Taken::Spare(instance, _) => instance.as_ref().expect("present until dropped"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Taken {
+    fn deref_mut(&mut self) -> &mut Instance {
+        match self {
+            Taken::Home(guard) => guard,
+            Taken::Spare(instance, _) => instance.as_mut().expect("present until dropped"),
+        }
+    }
+}
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        if let Taken::Spare(instance, shared) = self
+            && let Some(instance) = instance.take()
+            && !instance.poisoned
+        {
+            let mut spares = shared.spares();
+            if spares.len() < MAX_IDLE_SPARES {
+                spares.push(*instance);
+            }
+        }
+    }
+}
+
+/// What to give back when a call whose caller gave up has acquired something.
+enum Undo {
+    Nothing,
+    /// Release the lease the call returned (owner-checked).
+    Lease,
+    /// Release the seed-API lease the call took on this key.
+    Key(Vec<u8>),
+}
+
+/// What a call's answer acquired, for [`Undo`].
+trait Acquired {
+    fn lease(&self) -> Option<&bindings::Lease> {
+        None
+    }
+    fn holds(&self) -> bool {
+        false
+    }
+}
+
+impl Acquired for bool {}
+impl Acquired for Result<(), bindings::LockError> {
+    fn holds(&self) -> bool {
+        self.is_ok()
+    }
+}
+impl Acquired for Result<bool, bindings::LockError> {
+    fn holds(&self) -> bool {
+        matches!(self, Ok(true))
+    }
+}
+impl Acquired for Result<Option<bindings::Lease>, bindings::LockError> {
+    fn lease(&self) -> Option<&bindings::Lease> {
+        self.as_ref().ok().and_then(Option::as_ref)
+    }
+}
+impl Acquired for Result<bindings::Lease, bindings::LockError> {
+    fn lease(&self) -> Option<&bindings::Lease> {
+        self.as_ref().ok()
+    }
+}
+
+impl Undo {
+    async fn run(self, inst: &mut Instance, cid: Option<&str>, answer: &impl Acquired) {
+        let api = inst.bindings.memlock_lock_lock().memcached_lock();
+        let released = match (self, answer.lease()) {
+            (Undo::Lease, Some(lease)) => api
+                .call_release(&mut inst.store, inst.handle, cid, lease)
+                .await
+                .map(|r| r.map(|_| ())),
+            (Undo::Key(key), _) if answer.holds() => {
+                api.call_release_lock(&mut inst.store, inst.handle, cid, &key)
+                    .await
+            }
+            _ => return,
+        };
+        match released {
+            Ok(Ok(())) => tracing::debug!("released what a cancelled call acquired"),
+            Ok(Err(e)) => tracing::warn!(
+                code = %e.code,
+                "cannot release what a cancelled call acquired; it expires with its ttl"
+            ),
+            Err(e) => {
+                inst.poisoned = true;
+                tracing::warn!(error = %e, "cannot release what a cancelled call acquired; it expires with its ttl")
+            }
+        }
+    }
+}
+
+/// pip-services `MemcachedLock`, running in the memlock component (see the module docs for how
+/// calls map to instances).
 pub struct Lock {
-    instances: Vec<Mutex<Instance>>,
+    home: Vec<Arc<Mutex<Instance>>>,
+    shared: Arc<Shared>,
     clock: crate::lease::ComponentClock,
 }
 
-/// Runs one call on instance `$shard` with poisoning around it.
+/// Runs one call: on the instance `$slot` names, with its result's acquisitions undone if the
+/// caller gives up first (`$undo`). `$cid` is an owned `Option<String>`; the arguments are
+/// evaluated inside the call's own task, so they must use owned values.
 macro_rules! call {
-    ($self:ident, $shard:expr, $cid:expr, $method:ident ( $($arg:expr),* )) => {{
-        let span = tracing::debug_span!("memlock", op = stringify!($method), correlation_id = $cid);
-        async {
-            let mut guard = $self.instances[$shard].lock().await;
-            let instance = &mut *guard;
-            if instance.poisoned {
-                return Err(Error::runtime(wasmtime::Error::msg(
-                    "this lock instance was interrupted inside a call; create a new Lock",
-                )));
+    ($self:ident, $slot:expr, $cid:ident, $undo:expr, $method:ident ( $($arg:expr),* )) => {{
+        let slot: Slot = $slot;
+        let undo: Undo = $undo;
+        let shared = Arc::clone(&$self.shared);
+        let cancel = Arc::new(Cancel::default());
+        let signal = Arc::clone(&cancel);
+        let span = tracing::debug_span!(
+            "memlock",
+            op = stringify!($method),
+            correlation_id = $cid.as_deref()
+        );
+        let work = async move {
+            let mut taken = slot.take(&shared).await?;
+            if signal.is_cancelled() {
+                return Err(Error::runtime(wasmtime::Error::msg("cancelled before it started")));
             }
-            instance.poisoned = true;
-            let result = instance
+            shared.heal(&mut taken).await?;
+            let inst: &mut Instance = &mut taken;
+            inst.store.data_mut().cancel = Arc::clone(&signal);
+            inst.poisoned = true;
+            let result = inst
                 .bindings
                 .memlock_lock_lock()
                 .memcached_lock()
-                .$method(&mut instance.store, instance.handle $(, $arg)*)
+                .$method(&mut inst.store, inst.handle $(, $arg)*)
                 .await;
-            instance.poisoned = result.is_err();
+            inst.poisoned = result.is_err();
             tracing::trace!(ok = result.is_ok(), "returned");
-            result.map_err(Error::runtime)
+            let answer = result.map_err(Error::runtime)?;
+            if signal.is_cancelled() {
+                undo.run(inst, $cid.as_deref(), &answer).await;
+            }
+            Ok(answer)
         }
-        .instrument(span)
-        .await?
+        .instrument(span);
+        Detached::new(work, cancel).await?
     }};
 }
 
@@ -125,71 +386,51 @@ impl Lock {
         Lock::with_environment(runtime, Environment::default()).await
     }
 
-    /// A new lock with one component instance whose imports use `env`.
+    /// A new lock with one home instance whose imports use `env`.
     pub async fn with_environment(runtime: &Runtime, env: Environment) -> Result<Lock, Error> {
         Lock::with_instances(runtime, env, 1).await
     }
 
-    /// A new lock with `instances` component instances (at least 1), for concurrent callers.
+    /// A new lock with `instances` home instances (at least 1), for concurrent callers.
     pub async fn with_instances(
         runtime: &Runtime,
         env: Environment,
         instances: usize,
     ) -> Result<Lock, Error> {
-        let mut shards = Vec::with_capacity(instances.max(1));
-        for shard in 0..instances.max(1) {
-            shards.push(Mutex::new(
-                Lock::instantiate(runtime, &env, shard as u64).await?,
-            ));
+        let clock = crate::lease::ComponentClock {
+            origin: env.clock_origin,
+            rate: env.clock_rate,
+        };
+        let shared = Arc::new(Shared {
+            runtime: runtime.clone(),
+            env,
+            setup: std::sync::Mutex::default(),
+            made: std::sync::atomic::AtomicU64::new(0),
+            spares: std::sync::Mutex::default(),
+        });
+        let mut home = Vec::with_capacity(instances.max(1));
+        for _ in 0..instances.max(1) {
+            home.push(Arc::new(Mutex::new(shared.make().await?)));
         }
         Ok(Lock {
-            instances: shards,
-            clock: crate::lease::ComponentClock {
-                origin: env.clock_origin,
-                rate: env.clock_rate,
-            },
+            home,
+            shared,
+            clock,
         })
     }
 
-    async fn instantiate(
-        runtime: &Runtime,
-        env: &Environment,
-        shard: u64,
-    ) -> Result<Instance, Error> {
-        let state = HostState {
-            wasi: wasi_context(env, shard),
-            table: ResourceTable::new(),
-            network: env.network.clone(),
-            discovery: env.discovery.clone(),
-            clock_origin: env.clock_origin,
-            clock_rate: env.clock_rate,
-        };
-        let mut store = Store::new(&runtime.engine, state);
-        let bindings = runtime
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(Error::runtime)?;
-        let handle = bindings
-            .memlock_lock_lock()
-            .memcached_lock()
-            .call_constructor(&mut store)
-            .await
-            .map_err(Error::runtime)?;
-        Ok(Instance {
-            store,
-            bindings,
-            handle,
-            poisoned: false,
-        })
-    }
-
-    /// The instance that serves `key`.
-    fn shard(&self, key: &[u8]) -> usize {
+    /// The home instance that serves `key`.
+    fn home_for(&self, key: &[u8]) -> Slot {
         let hash = key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         });
-        (hash % self.instances.len() as u64) as usize
+        Slot::Home(Arc::clone(
+            &self.home[(hash % self.home.len() as u64) as usize],
+        ))
+    }
+
+    fn home(&self, index: usize) -> Slot {
+        Slot::Home(Arc::clone(&self.home[index]))
     }
 
     /// pip-services `configure`: ConfigParams pairs (`connection.uri`, `options.timeout`, ...).
@@ -201,35 +442,75 @@ impl Lock {
             .iter()
             .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
             .collect();
-        for shard in 0..self.instances.len() {
-            call!(self, shard, None::<&str>, call_configure(&pairs))?;
+        for index in 0..self.home.len() {
+            let (cid, pairs) = (None::<String>, pairs.clone());
+            call!(
+                self,
+                self.home(index),
+                cid,
+                Undo::Nothing,
+                call_configure(&pairs)
+            )?;
         }
+        self.shared.update(|setup| setup.config = Some(pairs));
         Ok(())
     }
 
     /// pip-services `setReferences`, as locator descriptors.
     pub async fn set_references(&self, descriptors: &[String]) -> Result<(), Error> {
-        for shard in 0..self.instances.len() {
-            call!(self, shard, None::<&str>, call_set_references(descriptors))?;
+        for index in 0..self.home.len() {
+            let (cid, descriptors) = (None::<String>, descriptors.to_vec());
+            call!(
+                self,
+                self.home(index),
+                cid,
+                Undo::Nothing,
+                call_set_references(&descriptors)
+            )?;
         }
+        self.shared
+            .update(|setup| setup.references = Some(descriptors.to_vec()));
         Ok(())
     }
 
     pub async fn open(&self, correlation_id: Option<&str>) -> Result<(), Error> {
-        for shard in 0..self.instances.len() {
-            call!(self, shard, correlation_id, call_open(correlation_id))?;
+        for index in 0..self.home.len() {
+            let cid = correlation_id.map(str::to_owned);
+            call!(
+                self,
+                self.home(index),
+                cid,
+                Undo::Nothing,
+                call_open(cid.as_deref())
+            )?;
         }
+        self.shared.update(|setup| setup.open = true);
         Ok(())
     }
 
     pub async fn is_open(&self) -> Result<bool, Error> {
-        Ok(call!(self, 0, None::<&str>, call_is_open()))
+        let cid = None::<String>;
+        Ok(call!(
+            self,
+            self.home(0),
+            cid,
+            Undo::Nothing,
+            call_is_open()
+        ))
     }
 
     pub async fn close(&self, correlation_id: Option<&str>) -> Result<(), Error> {
+        self.shared.update(|setup| setup.open = false);
         let mut result = Ok(());
-        for shard in 0..self.instances.len() {
-            if let Err(e) = call!(self, shard, correlation_id, call_close(correlation_id)) {
+        for index in 0..self.home.len() {
+            let cid = correlation_id.map(str::to_owned);
+            if let Err(e) = call!(
+                self,
+                self.home(index),
+                cid,
+                Undo::Nothing,
+                call_close(cid.as_deref())
+            ) {
                 result = result.and(Err(Error::Lock(e.into())));
             }
         }
@@ -243,11 +524,13 @@ impl Lock {
         key: &[u8],
         ttl_ms: i64,
     ) -> Result<bool, Error> {
+        let (cid, key) = (correlation_id.map(str::to_owned), key.to_vec());
         Ok(call!(
             self,
-            self.shard(key),
-            correlation_id,
-            call_try_acquire_lock(correlation_id, key, ttl_ms)
+            self.home_for(&key),
+            cid,
+            Undo::Key(key.clone()),
+            call_try_acquire_lock(cid.as_deref(), &key, ttl_ms)
         )?)
     }
 
@@ -259,11 +542,13 @@ impl Lock {
         ttl_ms: i64,
         timeout_ms: i64,
     ) -> Result<(), Error> {
+        let (cid, key) = (correlation_id.map(str::to_owned), key.to_vec());
         Ok(call!(
             self,
-            self.shard(key),
-            correlation_id,
-            call_acquire_lock(correlation_id, key, ttl_ms, timeout_ms)
+            self.home_for(&key),
+            cid,
+            Undo::Key(key.clone()),
+            call_acquire_lock(cid.as_deref(), &key, ttl_ms, timeout_ms)
         )?)
     }
 
@@ -273,11 +558,13 @@ impl Lock {
         correlation_id: Option<&str>,
         key: &[u8],
     ) -> Result<(), Error> {
+        let (cid, key) = (correlation_id.map(str::to_owned), key.to_vec());
         Ok(call!(
             self,
-            self.shard(key),
-            correlation_id,
-            call_release_lock(correlation_id, key)
+            self.home_for(&key),
+            cid,
+            Undo::Nothing,
+            call_release_lock(cid.as_deref(), &key)
         )?)
     }
 
@@ -288,11 +575,13 @@ impl Lock {
         key: &[u8],
         ttl_ms: i64,
     ) -> Result<Option<Lease>, Error> {
+        let (cid, key) = (correlation_id.map(str::to_owned), key.to_vec());
         let lease = call!(
             self,
-            self.shard(key),
-            correlation_id,
-            call_try_acquire(correlation_id, key, ttl_ms)
+            self.home_for(&key),
+            cid,
+            Undo::Lease,
+            call_try_acquire(cid.as_deref(), &key, ttl_ms)
         )?;
         Ok(lease.map(|l| Lease::from_wit(l, self.clock)))
     }
@@ -305,29 +594,33 @@ impl Lock {
         ttl_ms: i64,
         timeout_ms: i64,
     ) -> Result<Lease, Error> {
+        let (cid, key) = (correlation_id.map(str::to_owned), key.to_vec());
         let lease = call!(
             self,
-            self.shard(key),
-            correlation_id,
-            call_acquire(correlation_id, key, ttl_ms, timeout_ms)
+            self.home_for(&key),
+            cid,
+            Undo::Lease,
+            call_acquire(cid.as_deref(), &key, ttl_ms, timeout_ms)
         )?;
         Ok(Lease::from_wit(lease, self.clock))
     }
 
     /// Prolongs `lease` to `ttl_ms` from now if it is still held (owner-checked, restart-safe).
-    /// Returns the updated lease; a lease no longer held fails with `LOCK_LOST`.
+    /// Returns the updated lease; a lease no longer held fails with `LOCK_LOST`. Runs on a spare
+    /// instance: it never waits behind another caller's call.
     pub async fn extend(
         &self,
         correlation_id: Option<&str>,
         lease: &Lease,
         ttl_ms: i64,
     ) -> Result<Lease, Error> {
-        let wit = lease.to_wit(self.clock);
+        let (cid, wit) = (correlation_id.map(str::to_owned), lease.to_wit(self.clock));
         let extended = call!(
             self,
-            self.shard(&lease.key),
-            correlation_id,
-            call_extend(correlation_id, &wit, ttl_ms)
+            Slot::Spare,
+            cid,
+            Undo::Nothing,
+            call_extend(cid.as_deref(), &wit, ttl_ms)
         )?;
         Ok(Lease::from_wit(extended, self.clock))
     }
@@ -339,12 +632,13 @@ impl Lock {
         correlation_id: Option<&str>,
         lease: &Lease,
     ) -> Result<bool, Error> {
-        let wit = lease.to_wit(self.clock);
+        let (cid, wit) = (correlation_id.map(str::to_owned), lease.to_wit(self.clock));
         Ok(call!(
             self,
-            self.shard(&lease.key),
-            correlation_id,
-            call_release(correlation_id, &wit)
+            self.home_for(&wit.key),
+            cid,
+            Undo::Nothing,
+            call_release(cid.as_deref(), &wit)
         )?)
     }
 }

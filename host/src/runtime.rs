@@ -18,7 +18,8 @@ use crate::state::HostState;
 /// The component as built by `host/build.rs`, embedded in every binary that links this crate.
 pub const COMPONENT_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/memlock.wasm"));
 
-/// An engine with the component compiled and linked, ready to instantiate.
+/// An engine with the component compiled and linked, ready to instantiate. Cloning shares both.
+#[derive(Clone)]
 pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) pre: MemlockPre<HostState>,

@@ -16,6 +16,8 @@ pub struct HostState {
     pub(crate) discovery: Arc<dyn Discovery>,
     pub(crate) clock_origin: tokio::time::Instant,
     pub(crate) clock_rate: f64,
+    /// Raised when the caller of the running call gave up; the clock's sleep watches it.
+    pub(crate) cancel: Arc<crate::cancel::Cancel>,
 }
 
 impl WasiView for HostState {

@@ -222,7 +222,9 @@ mod tests {
             0
         }
 
-        fn sleep_ns(&self, _: u64) {}
+        fn sleep_ns(&self, _: u64) -> bool {
+            true
+        }
 
         fn random_u64(&self) -> u64 {
             4

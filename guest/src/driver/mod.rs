@@ -62,7 +62,8 @@ pub trait Host {
 
     /// Monotonic nanoseconds.
     fn now_ns(&self) -> u64;
-    fn sleep_ns(&self, ns: u64);
+    /// Sleeps; `false` when the host cut the sleep short because the call was cancelled.
+    fn sleep_ns(&self, ns: u64) -> bool;
     /// Uniformly random bits (owner tokens, jitter).
     fn random_u64(&self) -> u64;
 

@@ -165,6 +165,8 @@ impl Server {
 /// A [`Host`] whose one server is a [`Server`]; time moves only when the lock sleeps or a
 /// request times out.
 struct Scripted {
+    /// Every sleep reports a cancelled call.
+    cancel_sleeps: std::cell::Cell<bool>,
     server: RefCell<Server>,
     now: RefCell<u64>,
     random: RefCell<u64>,
@@ -173,6 +175,7 @@ struct Scripted {
 impl Scripted {
     fn new() -> Self {
         Scripted {
+            cancel_sleeps: std::cell::Cell::new(false),
             server: RefCell::new(Server::new()),
             now: RefCell::new(1_000_000_000),
             random: RefCell::new(0x1234_5678),
@@ -219,8 +222,9 @@ impl Host for Scripted {
         *self.now.borrow()
     }
 
-    fn sleep_ns(&self, ns: u64) {
+    fn sleep_ns(&self, ns: u64) -> bool {
         *self.now.borrow_mut() += ns;
+        !self.cancel_sleeps.get()
     }
 
     fn random_u64(&self) -> u64 {
@@ -412,4 +416,27 @@ fn an_extend_of_a_lease_someone_else_now_holds_is_lock_lost() {
     }
     let error = lock.extend(None, &lease, 3_000).expect_err("taken over");
     assert_eq!(error.code, Code::LockLost);
+}
+
+#[test]
+fn a_blocking_acquire_whose_sleep_is_cancelled_ends_at_once_holding_nothing() {
+    let mut lock = open_lock();
+    lock.host().server.borrow_mut().store(
+        b"am9i".to_vec(),
+        b"ffffffffffffffffffffffffffffffff".to_vec(),
+    );
+    lock.host().cancel_sleeps.set(true);
+    let error = lock
+        .acquire(None, b"job", 2_000, 60_000)
+        .expect_err("cancelled");
+    assert_eq!(error.code, Code::Cancelled);
+    let attempts = lock
+        .host()
+        .server
+        .borrow()
+        .log
+        .iter()
+        .filter(|l| l.starts_with("ms "))
+        .count();
+    assert_eq!(attempts, 1, "no attempt after the cancelled sleep");
 }

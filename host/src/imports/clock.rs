@@ -22,9 +22,11 @@ impl Host for HostState {
         Ok(elapsed as u64)
     }
 
-    async fn sleep_ns(&mut self, ns: u64) -> wasmtime::Result<()> {
-        tokio::time::sleep(Duration::from_nanos((ns as f64 / self.clock_rate) as u64)).await;
-        Ok(())
+    /// Sleeps unless the call is cancelled first ([`crate::lock`] cancels when its caller drops
+    /// the call's future): then `false`, and the component ends the call.
+    async fn sleep_ns(&mut self, ns: u64) -> wasmtime::Result<bool> {
+        let nap = tokio::time::sleep(Duration::from_nanos((ns as f64 / self.clock_rate) as u64));
+        Ok(self.cancel.interruptible(nap).await)
     }
 }
 

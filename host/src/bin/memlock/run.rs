@@ -81,7 +81,10 @@ pub async fn run(args: RunArgs, config: Pairs, cid: Option<&str>, out: &Output) 
             args.command.join(" ")
         );
     }
-    let mut guard = lock.guard(lease.clone(), cid);
+    let mut guard = match lock.guard(lease.clone(), cid) {
+        Ok(guard) => guard,
+        Err(e) => return out.error(&e),
+    };
     let mut child = match tokio::process::Command::new(&args.command[0])
         .args(&args.command[1..])
         .env("MEMLOCK_KEY", &args.key)
