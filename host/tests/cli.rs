@@ -2,7 +2,8 @@
 //! `memlock run` (exit status, renewal past several ttls, stopping the command when the lock is
 //! deleted under it).
 
-use std::process::{Child, Command, Output, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use memlock_tests::Memcached;
@@ -116,6 +117,17 @@ fn run_propagates_the_exit_status_and_exports_the_lease() {
     );
     let missing = memlock(&server, &["run", "job", "--", "/nonexistent/command"]);
     assert_eq!(missing.status.code(), Some(127));
+    let no_time_to_renew = memlock(
+        &server,
+        &[
+            "run", "job", "--ttl", "900", "--grace", "5000", "--", "true",
+        ],
+    );
+    assert_eq!(
+        no_time_to_renew.status.code(),
+        Some(4),
+        "{no_time_to_renew:?}"
+    );
 }
 
 #[test]
@@ -150,7 +162,7 @@ fn run_stops_the_command_when_the_lock_is_deleted_under_it() {
     let mut child = spawn_run(
         &server,
         &[
-            "victim", "--ttl", "900", "--grace", "500", "--", "sleep", "600",
+            "victim", "--ttl", "900", "--grace", "200", "--", "sleep", "600",
         ],
     );
     let mut raw = Raw::connect(server.port());
@@ -188,4 +200,138 @@ fn a_malformed_handle_is_exit_4_with_one_json_error() {
             "no backtrace: {out:?}"
         );
     }
+}
+
+/// `memlock --json run ARGS` in the background; its events (JSON lines on stderr) are read with
+/// [`next_event`].
+fn spawn_run_json(
+    server: &Memcached,
+    args: &[&str],
+) -> (Child, std::io::Lines<BufReader<ChildStderr>>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_memlock"))
+        .args([
+            "--server",
+            &format!("127.0.0.1:{}", server.port()),
+            "--json",
+            "run",
+        ])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn memlock run");
+    let events = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    (child, events)
+}
+
+/// The next event named `name`, and when it arrived.
+fn next_event(
+    events: &mut std::io::Lines<BufReader<ChildStderr>>,
+    name: &str,
+) -> (serde_json::Value, Instant) {
+    for line in events.by_ref() {
+        let line = line.expect("read stderr");
+        if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
+            && event["event"] == name
+        {
+            return (event, Instant::now());
+        }
+    }
+    panic!("memlock run ended without a {name:?} event");
+}
+
+#[test]
+fn run_kills_the_command_before_the_lease_it_cannot_renew_expires() {
+    let server = Memcached::start();
+    // The command ignores SIGTERM: only the SIGKILL ends it.
+    let (mut child, mut events) = spawn_run_json(
+        &server,
+        &[
+            "stalled",
+            "--ttl",
+            "2000",
+            "--grace",
+            "500",
+            "--",
+            "sh",
+            "-c",
+            "trap '' TERM; exec sleep 30",
+        ],
+    );
+    let (acquired, seen) = next_event(&mut events, "acquired");
+    server.pause();
+    let valid_for = acquired["valid_for_ms"].as_u64().expect("valid_for_ms");
+    // The lease's validity ends at most this late (the event was printed before it was seen).
+    let validity_end = seen + Duration::from_millis(valid_for);
+    let status = child.wait().expect("memlock run exits");
+    let ended = Instant::now();
+    server.resume();
+    assert_eq!(status.code(), Some(7), "the lease could not be renewed");
+    assert!(
+        ended < validity_end,
+        "the command was still running {:?} after its lease's validity ended",
+        ended - validity_end
+    );
+}
+
+#[test]
+fn a_sigterm_right_after_the_lock_is_taken_reaches_the_command() {
+    let server = Memcached::start();
+    let (mut child, mut events) = spawn_run_json(&server, &["job", "--", "sleep", "30"]);
+    next_event(&mut events, "acquired");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().expect("memlock run exits");
+    assert_eq!(
+        status.code(),
+        Some(128 + libc::SIGTERM as i32),
+        "memlock forwarded SIGTERM to the command and exited with its status: {status:?}"
+    );
+    assert!(
+        Raw::connect(server.port()).get(b"job").is_none(),
+        "released after the command ended"
+    );
+}
+
+#[test]
+fn killing_memlock_ends_the_command() {
+    let server = Memcached::start();
+    let pid_file = std::env::temp_dir().join(format!("memlock-run-{}.pid", std::process::id()));
+    let _ = std::fs::remove_file(&pid_file);
+    let script = format!("echo $$ > {}; exec sleep 30", pid_file.display());
+    let (mut child, mut events) = spawn_run_json(&server, &["job", "--", "sh", "-c", &script]);
+    next_event(&mut events, "acquired");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let command_pid: i32 = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+        {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the command never started");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    child.kill().expect("SIGKILL memlock");
+    child.wait().expect("reap memlock");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while running(command_pid) {
+        assert!(
+            Instant::now() < deadline,
+            "the command (pid {command_pid}) runs on without the lock after memlock died"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = std::fs::remove_file(&pid_file);
+}
+
+/// True while `pid` exists and is not a zombie.
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat.rsplit_once(") ")?.1.chars().next()?;
+            Some(state != 'Z' && state != 'X')
+        })
+        .unwrap_or(false)
 }
