@@ -284,7 +284,7 @@ fn a_sigterm_right_after_the_lock_is_taken_reaches_the_command() {
     let status = child.wait().expect("memlock run exits");
     assert_eq!(
         status.code(),
-        Some(128 + libc::SIGTERM as i32),
+        Some(128 + libc::SIGTERM),
         "memlock forwarded SIGTERM to the command and exited with its status: {status:?}"
     );
     assert!(
