@@ -1,6 +1,8 @@
 # memlock — `just demo` shows the lock working, `just test` runs every test.
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
+# Recipe arguments reach commands as "$@", intact: a replay case contains `;`, a key may contain spaces.
+set positional-arguments
 
 # List the recipes.
 default:
@@ -20,7 +22,7 @@ build: setup
 # MEMLOCK_SERVERS or --server names one).
 demo *ARGS: setup
     cargo build --locked -p memlock-host
-    target/debug/memlock demo {{ARGS}}
+    target/debug/memlock demo "$@"
 
 # Every test: formatting, lints (host and wasm target), unit and integration tests on real memcached.
 test: setup
@@ -32,13 +34,13 @@ test: setup
 # Run the memlock CLI (dev build), e.g. `just memlock try-acquire job`.
 memlock *ARGS:
     cargo build --quiet --locked -p memlock-host
-    target/debug/memlock {{ARGS}}
+    target/debug/memlock "$@"
 
 # Deterministic simulation: the component under generated fault schedules
 # (`just sim --seed N --cases N --clients N --servers N --faults all|none|kind,…`, `--replay CASE`).
 sim *ARGS: setup
     cargo build --locked -p memlock-sim --bin sim
-    target/debug/sim {{ARGS}}
+    target/debug/sim "$@"
 
 # Lock cost against the one-round-trip floor, side by side in one run (release build).
 bench: setup

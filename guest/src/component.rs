@@ -194,6 +194,7 @@ fn to_wit_lease(l: crate::Lease) -> wit::Lease {
         server_epoch: wit::ServerEpoch {
             pid: l.server_epoch.pid,
             started_at: l.server_epoch.started_at,
+            incarnation: l.server_epoch.incarnation,
         },
         ttl_ms: l.ttl_ms,
         valid_until_ns: l.valid_until_ns,
@@ -215,6 +216,7 @@ fn from_wit_lease(l: wit::Lease) -> crate::Lease {
         server_epoch: crate::protocol::ServerIdentity {
             pid: l.server_epoch.pid,
             started_at: l.server_epoch.started_at,
+            incarnation: l.server_epoch.incarnation,
         },
         ttl_ms: l.ttl_ms,
         valid_until_ns: l.valid_until_ns,

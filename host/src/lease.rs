@@ -34,31 +34,43 @@ impl fmt::Display for FencingToken {
     }
 }
 
-/// The memcached process a lease's item lives in: its pid and start time (unix seconds). A CAS
-/// identifies an owner only inside one process; release and extend are sent only to this one.
-/// Written `pid:start` in handles; all zero when unknown.
+/// The memcached process a lease's item lives in: its pid and start time (unix seconds) from
+/// `stats`, and its incarnation (a random number stored in the process by its first client, which
+/// a restart erases). A CAS identifies an owner only inside one process; release and extend are
+/// sent only to this one. Written `pid:start:incarnation` in handles; all zero when unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct ServerEpoch {
     pub pid: u64,
     pub started_at: u64,
+    pub incarnation: u64,
 }
 
 impl fmt::Display for ServerEpoch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.pid, self.started_at)
+        write!(f, "{}:{}:{}", self.pid, self.started_at, self.incarnation)
     }
 }
 
 impl std::str::FromStr for ServerEpoch {
     type Err = HandleError;
 
+    /// `pid:start:incarnation`; a handle from before incarnations (`pid:start`) reads as an
+    /// unknown epoch, so its release and extend find the item by the owner token instead.
     fn from_str(text: &str) -> Result<Self, HandleError> {
-        let bad = HandleError("the server epoch is not pid:start");
-        let (pid, started_at) = text.split_once(':').ok_or(bad.clone())?;
-        Ok(ServerEpoch {
-            pid: pid.parse().map_err(|_| bad.clone())?,
-            started_at: started_at.parse().map_err(|_| bad)?,
-        })
+        let bad = HandleError("the server epoch is not pid:start:incarnation");
+        let numbers = text
+            .split(':')
+            .map(|n| n.parse::<u64>().map_err(|_| bad.clone()))
+            .collect::<Result<Vec<u64>, _>>()?;
+        match numbers[..] {
+            [pid, started_at, incarnation] => Ok(ServerEpoch {
+                pid,
+                started_at,
+                incarnation,
+            }),
+            [_, _] => Ok(ServerEpoch::default()),
+            _ => Err(bad),
+        }
     }
 }
 
@@ -146,6 +158,7 @@ impl Lease {
             server_epoch: ServerEpoch {
                 pid: lease.server_epoch.pid,
                 started_at: lease.server_epoch.started_at,
+                incarnation: lease.server_epoch.incarnation,
             },
             ttl: Duration::from_millis(lease.ttl_ms),
             valid_until: Some(clock.to_instant(lease.valid_until_ns)),
@@ -164,6 +177,7 @@ impl Lease {
             server_epoch: bindings::ServerEpoch {
                 pid: self.server_epoch.pid,
                 started_at: self.server_epoch.started_at,
+                incarnation: self.server_epoch.incarnation,
             },
             ttl_ms: u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX),
             valid_until_ns: self.valid_until.map(|t| clock.to_ns(t)).unwrap_or(0),
@@ -260,12 +274,21 @@ mod tests {
             server_epoch: ServerEpoch {
                 pid: 1234,
                 started_at: 1_700_000_000,
+                incarnation: 77,
             },
             ttl: Duration::ZERO,
             valid_until: None,
             fencing_token: FencingToken((1_700_000_000u128 << 64) | 42),
         };
-        assert_eq!(Lease::from_handle(&lease.handle()), Ok(lease));
+        assert_eq!(Lease::from_handle(&lease.handle()), Ok(lease.clone()));
+        // A handle written before server epochs had an incarnation: the epoch reads as unknown,
+        // so release and extend go by the owner token.
+        let old = format!(
+            "ml1.{}.{}.42.1234:1700000000.{}",
+            "6a6f62200d0a2f31", lease.owner_token, lease.fencing_token
+        );
+        let parsed = Lease::from_handle(&old).expect("an old handle still parses");
+        assert_eq!(parsed.server_epoch, ServerEpoch::default());
         for bad in [
             "",
             "ml1.",
@@ -278,6 +301,7 @@ mod tests {
             "ml1.61.ab.1.12.5",
             "ml1.61.ab.1.a:2.5",
             "ml1.61.ab.1.1:2:3.5",
+            "ml1.61.0123456789abcdef0123456789abcdef.1.1:2:3:4.5",
         ] {
             assert!(Lease::from_handle(bad).is_err(), "{bad}");
         }
@@ -289,18 +313,24 @@ mod tests {
             proptest::collection::vec(any::<u8>(), 1..64),
             any::<u128>(),
             any::<u64>(),
-            any::<(u64, u64)>(),
+            any::<(u64, u64, u64)>(),
             any::<u128>(),
         )
-            .prop_map(|(key, token, cas, (pid, started_at), fence)| Lease {
-                key,
-                owner_token: OwnerToken(token),
-                cas,
-                server_epoch: ServerEpoch { pid, started_at },
-                ttl: Duration::ZERO,
-                valid_until: None,
-                fencing_token: FencingToken(fence),
-            })
+            .prop_map(
+                |(key, token, cas, (pid, started_at, incarnation), fence)| Lease {
+                    key,
+                    owner_token: OwnerToken(token),
+                    cas,
+                    server_epoch: ServerEpoch {
+                        pid,
+                        started_at,
+                        incarnation,
+                    },
+                    ttl: Duration::ZERO,
+                    valid_until: None,
+                    fencing_token: FencingToken(fence),
+                },
+            )
     }
 
     proptest::proptest! {

@@ -24,6 +24,9 @@ pub enum FaultKind {
     LoseReply { server: usize },
     /// The server process dies (all items and CAS counters lost) and restarts after the duration.
     Crash { server: usize },
+    /// Like `Crash`, but the new process has the old one's pid and start time (memcached as pid 1
+    /// in a container, restarted within the same second): `stats` cannot tell them apart.
+    Reincarnate { server: usize },
     /// Memory pressure: every item on the server is evicted.
     Evict { server: usize },
     /// The server answers garbage for the duration.
@@ -40,12 +43,13 @@ pub struct Fault {
 }
 
 /// Fault kinds by name, for `--faults`.
-pub const KINDS: [&str; 8] = [
+pub const KINDS: [&str; 9] = [
     "partition",
     "hold",
     "delay",
     "lose-reply",
     "crash",
+    "reincarnate",
     "evict",
     "garbage",
     "pause",
@@ -59,6 +63,7 @@ impl FaultKind {
             FaultKind::Delay { .. } => "delay",
             FaultKind::LoseReply { .. } => "lose-reply",
             FaultKind::Crash { .. } => "crash",
+            FaultKind::Reincarnate { .. } => "reincarnate",
             FaultKind::Evict { .. } => "evict",
             FaultKind::Garbage { .. } => "garbage",
             FaultKind::Pause { .. } => "pause",
@@ -69,7 +74,9 @@ impl FaultKind {
     /// promised when none of these hit the key's server during a lease.
     pub fn loses_items(&self) -> Option<usize> {
         match self {
-            FaultKind::Crash { server } | FaultKind::Evict { server } => Some(*server),
+            FaultKind::Crash { server }
+            | FaultKind::Reincarnate { server }
+            | FaultKind::Evict { server } => Some(*server),
             _ => None,
         }
     }
@@ -128,6 +135,9 @@ fn fault(shape: &Shape) -> impl Strategy<Value = Fault> + use<> {
                 .boxed(),
             "crash" => server
                 .prop_map(|server| FaultKind::Crash { server })
+                .boxed(),
+            "reincarnate" => server
+                .prop_map(|server| FaultKind::Reincarnate { server })
                 .boxed(),
             "evict" => server
                 .prop_map(|server| FaultKind::Evict { server })
@@ -194,6 +204,7 @@ impl fmt::Display for Fault {
             FaultKind::Delay { server }
             | FaultKind::LoseReply { server }
             | FaultKind::Crash { server }
+            | FaultKind::Reincarnate { server }
             | FaultKind::Evict { server }
             | FaultKind::Garbage { server } => format!("mc{server}"),
         };
@@ -263,6 +274,7 @@ impl FromStr for Fault {
             "delay" => FaultKind::Delay { server: server()? },
             "lose-reply" => FaultKind::LoseReply { server: server()? },
             "crash" => FaultKind::Crash { server: server()? },
+            "reincarnate" => FaultKind::Reincarnate { server: server()? },
             "evict" => FaultKind::Evict { server: server()? },
             "garbage" => FaultKind::Garbage { server: server()? },
             "pause" => FaultKind::Pause {

@@ -195,6 +195,10 @@ fn begin(sim: &mut turmoil::Sim<'_>, handles: &[ServerHandle], clients: usize, k
         }
         FaultKind::LoseReply { server } => handles[server].lock().lose_next_reply = true,
         FaultKind::Crash { server } => sim.crash(format!("mc{server}")),
+        FaultKind::Reincarnate { server } => {
+            handles[server].lock().keep_identity = true;
+            sim.crash(format!("mc{server}"));
+        }
         FaultKind::Evict { server } => {
             handles[server].lock().memcached.store.evict_all();
         }
@@ -220,7 +224,9 @@ fn end(sim: &mut turmoil::Sim<'_>, handles: &[ServerHandle], clients: usize, kin
                 );
             }
         }
-        FaultKind::Crash { server } => sim.bounce(format!("mc{server}")),
+        FaultKind::Crash { server } | FaultKind::Reincarnate { server } => {
+            sim.bounce(format!("mc{server}"))
+        }
         FaultKind::Garbage { server } => handles[server].lock().garbage = false,
         FaultKind::LoseReply { .. } | FaultKind::Evict { .. } | FaultKind::Pause { .. } => {}
     }

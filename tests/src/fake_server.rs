@@ -1,5 +1,6 @@
 //! Scripted misbehaving servers: each accepts connections on a free loopback port and answers
-//! `stats` correctly (so the client gets past its handshake), then follows its script.
+//! the connection handshake correctly (`stats`, and a hit for the incarnation item), then follows
+//! its script.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -20,7 +21,9 @@ pub struct FakeServer {
     port: u16,
 }
 
-const STATS: &[u8] = b"STAT pid 4242\r\nSTAT uptime 10\r\nSTAT time 1700000010\r\nEND\r\n";
+/// The reply to the handshake: `stats`, then the incarnation item's `mg` (opaque 0).
+const HANDSHAKE: &[u8] = b"STAT pid 4242\r\nSTAT uptime 10\r\nSTAT time 1700000010\r\nEND\r\n\
+VA 16 O0\r\n0123456789abcdef\r\n";
 
 impl FakeServer {
     pub fn start(script: Script) -> FakeServer {
@@ -48,7 +51,7 @@ fn serve(mut stream: TcpStream, script: Script) {
         };
         let request = &buf[..n];
         if request.starts_with(b"stats") {
-            if stream.write_all(STATS).is_err() {
+            if stream.write_all(HANDSHAKE).is_err() {
                 return;
             }
             continue;

@@ -8,6 +8,8 @@ pub struct Memcached {
     child: Option<Child>,
     port: u16,
     args: Vec<String>,
+    /// Runs as pid 1 of a PID namespace of its own (`unshare`), as in a container.
+    as_pid_1: bool,
 }
 
 const STARTUP_LIMIT: Duration = Duration::from_secs(10);
@@ -44,12 +46,24 @@ impl Memcached {
 
     /// memcached with extra arguments (`-m 2`, `-M`, ...).
     pub fn start_with(args: &[&str]) -> Memcached {
+        Memcached::launch(args, false)
+    }
+
+    /// memcached as pid 1 of its own PID namespace, as in a container: every start of it reports
+    /// pid 1, so a restart within the same second has the same `stats` identity. Needs
+    /// `unshare` (util-linux) and the right to create PID namespaces (root).
+    pub fn start_as_pid_1() -> Memcached {
+        Memcached::launch(&[], true)
+    }
+
+    fn launch(args: &[&str], as_pid_1: bool) -> Memcached {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         for _ in 0..20 {
             let mut server = Memcached {
                 child: None,
                 port: free_port(),
                 args: args.clone(),
+                as_pid_1,
             };
             if server.spawn() {
                 return server;
@@ -60,7 +74,15 @@ impl Memcached {
 
     /// Starts the process on `self.port`; `false` if it exited (port taken).
     fn spawn(&mut self) -> bool {
-        let child = Command::new(binary())
+        let mut command = if self.as_pid_1 {
+            // --kill-child: killing `unshare` kills memcached (pid 1) and its namespace with it.
+            let mut unshare = Command::new("unshare");
+            unshare.args(["--pid", "--fork", "--kill-child", &binary()]);
+            unshare
+        } else {
+            Command::new(binary())
+        };
+        let child = command
             .args([
                 "-l",
                 "127.0.0.1",
@@ -80,7 +102,7 @@ impl Memcached {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn memcached");
+            .expect("spawn memcached (with `unshare` for start_as_pid_1: util-linux)");
         self.child = Some(child);
         let deadline = Instant::now() + STARTUP_LIMIT;
         while Instant::now() < deadline {
@@ -100,8 +122,9 @@ impl Memcached {
             // Something accepting on the port is not enough: between a stop and a restart,
             // another test's memcached may have been given this port. Only our own child counts;
             // if it is someone else's, ours exits with a bind error above.
+            let ours = if self.as_pid_1 { 1 } else { self.pid() };
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-                && self.listening_pid() == Some(self.pid())
+                && self.listening_pid() == Some(ours)
             {
                 return true;
             }
@@ -124,6 +147,19 @@ impl Memcached {
     /// ConfigParams pointing at this server.
     pub fn config(&self) -> Vec<(String, String)> {
         vec![("connection.uri".to_string(), self.uri())]
+    }
+
+    /// What `stats` says identifies the process: (pid, start time = `time` − `uptime`).
+    pub fn stats_identity(&self) -> (u64, u64) {
+        let stats = crate::raw::Raw::connect(self.port).stats();
+        let number = |name: &str| -> u64 {
+            stats
+                .iter()
+                .find(|(n, _)| n == name)
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or_else(|| panic!("stats has no {name}"))
+        };
+        (number("pid"), number("time") - number("uptime"))
     }
 
     /// The pid the server on `self.port` reports in `stats`.

@@ -95,3 +95,46 @@ async fn release_after_restart_leaves_the_new_holder_in_place() {
         .expect("B's lock is still there");
     assert_eq!(item.value, new.owner_token.to_string().as_bytes());
 }
+
+/// memcached as pid 1 (a container) restarted within the same second: `stats` reports the same
+/// pid and start time, and the new process hands out the same CAS values again. A stale lease
+/// from before the restart must still touch nothing of the new holder's.
+#[tokio::test]
+async fn a_restart_keeping_pid_and_start_second_leaves_the_new_holder_alone() {
+    for _attempt in 0..10 {
+        let mut server = Memcached::start_as_pid_1();
+        let stale = open_lock(&server, &[]).await;
+        let lease = must_acquire(&stale, b"job", 30_000).await;
+        let before = server.stats_identity();
+        server.restart();
+        if server.stats_identity() != before {
+            // The restart crossed a second boundary: the hazard needs the same second.
+            continue;
+        }
+        assert_eq!(before.0, 1, "memcached runs as pid 1");
+        let holder = open_lock(&server, &[]).await;
+        let theirs = must_acquire(&holder, b"job", 30_000).await;
+        assert_eq!(
+            theirs.cas, lease.cas,
+            "the new process reuses the stale lease's CAS"
+        );
+
+        assert!(
+            !stale.release(None, &lease).await.expect("release"),
+            "the stale release deletes nothing"
+        );
+        let err = stale
+            .extend(None, &lease, 60_000)
+            .await
+            .expect_err("the stale lease cannot be extended");
+        assert_eq!(err.code(), Some("LOCK_LOST"), "{err}");
+        let item = Raw::connect(server.port())
+            .get(b"job")
+            .expect("the new holder still holds it");
+        assert_eq!(item.value, theirs.owner_token.to_string().as_bytes());
+        assert_eq!(item.cas, theirs.cas, "not extended by the stale holder");
+        assert!(holder.release(None, &theirs).await.expect("release"));
+        return;
+    }
+    panic!("memcached never restarted within the second it started in (10 attempts)");
+}

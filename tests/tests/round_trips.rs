@@ -1,6 +1,6 @@
 //! One round trip per lock operation: counted on the server, not timed. After the connection is
-//! open (its one-time `stats` handshake), an acquire is exactly one `ms` and a release exactly one
-//! `md`, with no reads, no touches and no new connections.
+//! open (its one-time handshake: `stats` and the incarnation lookup), an acquire is exactly one
+//! `ms` and a release exactly one `md`, with no reads, no touches and no new connections.
 
 use memlock_tests::raw::Raw;
 use memlock_tests::{Memcached, must_acquire, open_lock};

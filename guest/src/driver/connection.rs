@@ -1,5 +1,12 @@
 //! One connection to one server: a host stream plus the bytes read but not yet parsed.
 //!
+//! Opening a connection learns which memcached process it reaches ([`ServerIdentity`]): `stats`
+//! gives pid and start second, which a restart can repeat (pid 1 in a container, restarted within
+//! the second), and the process's incarnation item gives a random number that a restart cannot
+//! repeat, because the restart erased it. `stats` and the incarnation lookup go in one write: one
+//! round trip. Only the first client to reach a new process also stores the item (a second round
+//! trip; if another client stored it first, a third reads theirs).
+//!
 //! A round trip writes one request and reads exactly its reply; the opaque echo is checked so a
 //! reply can never belong to another request. Any failure consumes the connection (the caller drops
 //! it): after a timeout a late reply may still arrive, after garbage nothing can be trusted.
@@ -7,7 +14,16 @@
 use crate::prelude::*;
 
 use super::{Host, SocketError, remaining_ms};
-use crate::protocol::{MetaReply, ProtocolError, Request, ServerIdentity, parse_meta, parse_stats};
+use crate::key::LockKey;
+use crate::protocol::{
+    MetaReply, MetaStatus, ProtocolError, Request, ServerIdentity, parse_meta, parse_stats,
+};
+
+/// The incarnation item's key. A NUL at both ends keeps it apart from any key a person would
+/// choose (keys are stored as the caller's raw bytes).
+pub const INCARNATION_KEY: &[u8] = b"\0memlock:incarnation\0";
+/// Longest incarnation value read (ours are 16 hex digits).
+const MAX_INCARNATION_VALUE: usize = 256;
 
 /// Bytes asked of the host per receive.
 const READ_CHUNK: u32 = 4096;
@@ -53,16 +69,94 @@ impl<S> Connection<S> {
             last_used_ns: now,
         };
         let deadline = now.saturating_add(reply_timeout_ns);
-        let mut out = Vec::with_capacity(8);
-        Request::Stats.encode(&mut out);
-        // The handshake carries no lock command, so its failure never leaves anything behind.
-        conn.identity = conn
-            .round_trip(host, &out, now, deadline, parse_stats)
-            .map_err(|e| match e {
-                TripError::Socket { error, .. } => TripError::Socket { error, sent: false },
-                other => other,
-            })?;
+        // The handshake carries no lock command, so its failure never leaves a lock behind.
+        conn.identity = conn.handshake(host, now, deadline).map_err(|e| match e {
+            TripError::Socket { error, .. } => TripError::Socket { error, sent: false },
+            other => other,
+        })?;
         Ok(conn)
+    }
+
+    /// `stats` and the incarnation lookup in one round trip; the incarnation stored first if
+    /// this is the process's first client.
+    fn handshake<H: Host<Stream = S>>(
+        &mut self,
+        host: &H,
+        now: u64,
+        deadline: u64,
+    ) -> Result<ServerIdentity, TripError> {
+        let key = LockKey::new(INCARNATION_KEY, crate::key::MEMCACHED_MAX_KEY)
+            .map_err(|e| TripError::Protocol(ProtocolError::Malformed(e.message)))?;
+        let mut out = Vec::with_capacity(64);
+        Request::Stats.encode(&mut out);
+        Request::Get {
+            key: &key,
+            opaque: 0,
+        }
+        .encode(&mut out);
+        let (mut identity, mut lookup) = self.round_trip(host, &out, now, deadline, |buf| {
+            let Some((identity, used)) = parse_stats(buf)? else {
+                return Ok(None);
+            };
+            Ok(parse_meta(&buf[used..], MAX_INCARNATION_VALUE)?
+                .map(|(reply, more)| ((identity, reply), used + more)))
+        })?;
+        for attempt in 0..3 {
+            match (lookup.status, lookup.value) {
+                (MetaStatus::Value, Some(value)) => {
+                    identity.incarnation = super::servers::fnv1a(&value);
+                    return Ok(identity);
+                }
+                (MetaStatus::Miss, _) if attempt < 2 => {
+                    // A new process: claim it with a random incarnation. If another client was
+                    // first (NS), read theirs.
+                    let value = hex16(host.random_u64());
+                    let claimed = self.request(
+                        host,
+                        &Request::Claim {
+                            key: &key,
+                            value: &value,
+                            opaque: 0,
+                        },
+                        deadline,
+                    )?;
+                    if claimed.status == MetaStatus::Stored {
+                        identity.incarnation = super::servers::fnv1a(&value);
+                        return Ok(identity);
+                    }
+                    lookup = self.request(
+                        host,
+                        &Request::Get {
+                            key: &key,
+                            opaque: 0,
+                        },
+                        deadline,
+                    )?;
+                }
+                (status, _) => {
+                    return Err(TripError::Protocol(ProtocolError::Malformed(format!(
+                        "unexpected reply {status:?} to the incarnation lookup"
+                    ))));
+                }
+            }
+        }
+        Err(TripError::Protocol(ProtocolError::Malformed(
+            "the incarnation item keeps vanishing".into(),
+        )))
+    }
+
+    /// One handshake request and its meta reply.
+    fn request<H: Host<Stream = S>>(
+        &mut self,
+        host: &H,
+        request: &Request<'_>,
+        deadline: u64,
+    ) -> Result<MetaReply, TripError> {
+        let mut out = Vec::with_capacity(64);
+        request.encode(&mut out);
+        self.round_trip(host, &out, host.now_ns(), deadline, |buf| {
+            parse_meta(buf, MAX_INCARNATION_VALUE)
+        })
     }
 
     /// Sends `request` and reads its meta reply, all before `deadline_ns`. `now_ns` is the
@@ -160,6 +254,16 @@ impl<S> Connection<S> {
     }
 }
 
+/// 16 lowercase hex digits.
+fn hex16(n: u64) -> [u8; 16] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 16];
+    for (i, digit) in out.iter_mut().enumerate() {
+        *digit = DIGITS[((n >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use core::cell::RefCell;
@@ -204,8 +308,8 @@ mod tests {
             reply: &mut Vec<u8>,
         ) -> Result<(), SocketError> {
             self.calls.borrow_mut().push("exchange");
-            let answer: &[u8] = if request == b"stats\r\n" {
-                b"STAT pid 42\r\nSTAT uptime 5\r\nSTAT time 1005\r\nEND\r\n"
+            let answer: &[u8] = if request.starts_with(b"stats\r\nmg ") {
+                b"STAT pid 42\r\nSTAT uptime 5\r\nSTAT time 1005\r\nEND\r\nVA 16 O0\r\n0123456789abcdef\r\n"
             } else {
                 b"HD c7 O9\r\n"
             };
@@ -248,6 +352,10 @@ mod tests {
         let mut conn =
             Connection::open(&host, &endpoint, 1_000_000_000, 1_000_000_000).expect("handshake");
         assert_eq!(conn.identity.pid, 42);
+        assert_eq!(
+            conn.identity.incarnation,
+            crate::driver::servers::fnv1a(b"0123456789abcdef")
+        );
         host.calls.borrow_mut().clear();
 
         let key = LockKey::new(b"k", 250).expect("key");

@@ -7,6 +7,11 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::format;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Clients made so far, to give each its own random sequence.
+static CLIENTS: AtomicU64 = AtomicU64::new(1);
 use std::string::{String, ToString};
 use std::vec::Vec;
 
@@ -120,6 +125,28 @@ impl Server {
         format!("{status}{opaque}\r\n").into_bytes()
     }
 
+    /// Applies every command in `request` (a `stats` and an `mg` can share one write).
+    fn apply_all(&mut self, request: &[u8]) -> Vec<u8> {
+        let mut reply = Vec::new();
+        let mut rest = request;
+        while !rest.is_empty() {
+            let line_end = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("a whole line")
+                + 2;
+            let end = if rest.starts_with(b"ms ") {
+                let data = &rest[line_end..];
+                line_end + data.windows(2).position(|w| w == b"\r\n").expect("data") + 2
+            } else {
+                line_end
+            };
+            reply.extend(self.apply(&rest[..end]));
+            rest = &rest[end..];
+        }
+        reply
+    }
+
     fn store(&mut self, key: Vec<u8>, value: Vec<u8>) -> u64 {
         let cas = self.next_cas;
         self.next_cas += 1;
@@ -132,7 +159,11 @@ impl Server {
             return Err(SocketError::Closed);
         }
         if let Some(late) = self.late.take() {
-            self.apply(&late);
+            self.apply_all(&late);
+        }
+        // The connection handshake (stats, the incarnation item) is never faulted.
+        if is_handshake(request) {
+            return Ok(self.apply_all(request));
         }
         let line = String::from_utf8_lossy(request)
             .lines()
@@ -148,9 +179,9 @@ impl Server {
             .and_then(|i| self.faults.remove(i))
             .map(|(_, f)| f);
         match fault {
-            None => Ok(self.apply(request)),
+            None => Ok(self.apply_all(request)),
             Some(Fault::ApplyThenReset) => {
-                self.apply(request);
+                self.apply_all(request);
                 Err(SocketError::Closed)
             }
             Some(Fault::ResetBeforeApply) => Err(SocketError::Closed),
@@ -162,23 +193,40 @@ impl Server {
     }
 }
 
+/// The incarnation item's key as sent (base64).
+fn incarnation_wire() -> String {
+    let key = crate::key::LockKey::new(crate::driver::connection::INCARNATION_KEY, 250).unwrap();
+    String::from_utf8(key.wire().to_vec()).unwrap()
+}
+
+fn is_handshake(request: &[u8]) -> bool {
+    request.starts_with(b"stats")
+        || String::from_utf8_lossy(request).contains(&format!(" {} ", incarnation_wire()))
+}
+
 /// A [`Host`] whose one server is a [`Server`]; time moves only when the lock sleeps or a
 /// request times out.
 struct Scripted {
     /// Every sleep reports a cancelled call.
     cancel_sleeps: std::cell::Cell<bool>,
-    server: RefCell<Server>,
+    /// Shared by every lock of one test: several clients of one server.
+    server: Rc<RefCell<Server>>,
     now: RefCell<u64>,
     random: RefCell<u64>,
 }
 
 impl Scripted {
-    fn new() -> Self {
+    fn new(server: Rc<RefCell<Server>>) -> Self {
         Scripted {
             cancel_sleeps: std::cell::Cell::new(false),
-            server: RefCell::new(Server::new()),
+            server,
             now: RefCell::new(1_000_000_000),
-            random: RefCell::new(0x1234_5678),
+            // Each client its own random sequence, as real clients have.
+            random: RefCell::new(
+                CLIENTS
+                    .fetch_add(1, Ordering::Relaxed)
+                    .wrapping_mul(0x1234_5678),
+            ),
         }
     }
 }
@@ -243,7 +291,12 @@ impl Host for Scripted {
 }
 
 fn open_lock() -> MemcachedLock<Scripted> {
-    let mut lock = MemcachedLock::new(Scripted::new());
+    open_lock_on(Rc::new(RefCell::new(Server::new())))
+}
+
+/// Another client of the same server.
+fn open_lock_on(server: Rc<RefCell<Server>>) -> MemcachedLock<Scripted> {
+    let mut lock = MemcachedLock::new(Scripted::new(server));
     lock.configure(&[
         ("connection.host", "127.0.0.1"),
         ("connection.port", "11211"),
@@ -262,13 +315,35 @@ fn inject(lock: &MemcachedLock<Scripted>, command: &'static str, fault: Fault) {
         .push_back((command, fault));
 }
 
+/// Lock items on the server (the incarnation item is not one).
 fn items(lock: &MemcachedLock<Scripted>) -> usize {
-    lock.host().server.borrow().items.len()
+    lock_items(lock).len()
+}
+
+fn lock_items(lock: &MemcachedLock<Scripted>) -> Vec<(Vec<u8>, Vec<u8>, u64)> {
+    let wire = incarnation_wire().into_bytes();
+    let server = lock.host().server.borrow();
+    server
+        .items
+        .iter()
+        .filter(|(key, _)| **key != wire)
+        .map(|(key, (value, cas))| (key.clone(), value.clone(), *cas))
+        .collect()
 }
 
 fn stored_cas(lock: &MemcachedLock<Scripted>) -> Option<u64> {
-    let server = lock.host().server.borrow();
-    server.items.values().next().map(|(_, cas)| *cas)
+    lock_items(lock).first().map(|(_, _, cas)| *cas)
+}
+
+/// Replaces every lock item by one of another owner, as if ours expired and theirs was stored.
+fn someone_else_holds_job(lock: &MemcachedLock<Scripted>) {
+    let wire = incarnation_wire().into_bytes();
+    let mut server = lock.host().server.borrow_mut();
+    server.items.retain(|key, _| *key == wire);
+    server.store(
+        b"am9i".to_vec(),
+        b"ffffffffffffffffffffffffffffffff".to_vec(),
+    );
 }
 
 #[test]
@@ -324,14 +399,7 @@ fn a_release_whose_cas_moved_deletes_nothing_of_another_owner() {
     let mut lock = open_lock();
     let lease = lock.try_acquire(None, b"job", 2_000).unwrap().unwrap();
     // Another owner's item under the same key (ours expired, theirs was stored).
-    {
-        let mut server = lock.host().server.borrow_mut();
-        server.items.clear();
-        server.store(
-            b"am9i".to_vec(),
-            b"0123456789abcdef0123456789abcdef".to_vec(),
-        );
-    }
+    someone_else_holds_job(&lock);
     assert_eq!(
         lock.release(None, &lease),
         Ok(false),
@@ -340,32 +408,48 @@ fn a_release_whose_cas_moved_deletes_nothing_of_another_owner() {
     assert_eq!(items(&lock), 1, "the other owner's item is still there");
 }
 
-#[test]
-fn a_restart_between_acquire_and_release_touches_nothing() {
-    let mut lock = open_lock();
-    let lease = lock.try_acquire(None, b"job", 2_000).unwrap().unwrap();
-    // The server restarts (a new process, another pid) and a new holder gets the same CAS.
-    let their_cas = {
-        let mut server = lock.host().server.borrow_mut();
-        server.restart(8, 2_000);
-        server.store(
-            b"am9i".to_vec(),
-            b"ffffffffffffffffffffffffffffffff".to_vec(),
-        )
-    };
+/// A restart, then a new holder whose item gets the stale lease's CAS again (CAS counters restart
+/// with the process); the stale release and extend must touch nothing. `new_pid` is the restarted
+/// process's pid: the same one (memcached as pid 1 in a container, restarted within the second,
+/// so `stats` reports the same pid and start) or another.
+fn stale_lease_after_a_restart(new_pid: u64, new_start: u64) {
+    let server = Rc::new(RefCell::new(Server::new()));
+    let mut stale = open_lock_on(server.clone());
+    let lease = stale.try_acquire(None, b"job", 2_000).unwrap().unwrap();
+    server.borrow_mut().restart(new_pid, new_start);
+    let mut holder = open_lock_on(server.clone());
+    let theirs = holder.try_acquire(None, b"job", 2_000).unwrap().unwrap();
     assert_eq!(
-        their_cas, lease.cas,
+        theirs.cas, lease.cas,
         "CAS counters restart: the same number again"
     );
-    assert_eq!(lock.release(None, &lease), Ok(false));
+    assert_eq!(stale.release(None, &lease), Ok(false));
     assert_eq!(
-        items(&lock),
-        1,
-        "the new holder's item survives the stale release"
+        stored_cas(&stale),
+        Some(theirs.cas),
+        "the new holder's item survives"
     );
-    let extended = lock.extend(None, &lease, 2_000).expect_err("not ours");
+    let extended = stale.extend(None, &lease, 2_000).expect_err("not ours");
     assert_eq!(extended.code, Code::LockLost);
-    assert_eq!(items(&lock), 1);
+    let items = lock_items(&stale);
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        items[0].1,
+        theirs.owner_token.hex().to_vec(),
+        "their token, untouched"
+    );
+    assert_eq!(items[0].2, theirs.cas, "not extended by the stale holder");
+}
+
+#[test]
+fn a_restart_between_acquire_and_release_touches_nothing() {
+    stale_lease_after_a_restart(8, 2_000);
+}
+
+#[test]
+fn a_restart_that_keeps_pid_and_start_second_touches_nothing() {
+    let same = Server::new();
+    stale_lease_after_a_restart(same.pid, same.started_at);
 }
 
 #[test]
@@ -406,14 +490,7 @@ fn an_extend_that_keeps_failing_reports_the_real_cause_not_lock_lost() {
 fn an_extend_of_a_lease_someone_else_now_holds_is_lock_lost() {
     let mut lock = open_lock();
     let lease = lock.try_acquire(None, b"job", 2_000).unwrap().unwrap();
-    {
-        let mut server = lock.host().server.borrow_mut();
-        server.items.clear();
-        server.store(
-            b"am9i".to_vec(),
-            b"ffffffffffffffffffffffffffffffff".to_vec(),
-        );
-    }
+    someone_else_holds_job(&lock);
     let error = lock.extend(None, &lease, 3_000).expect_err("taken over");
     assert_eq!(error.code, Code::LockLost);
 }

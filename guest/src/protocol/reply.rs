@@ -84,13 +84,16 @@ pub struct MetaReply {
     pub value: Option<Vec<u8>>,
 }
 
-/// Who answered: the `pid` and start time of the memcached process, from `stats`.
-/// Two different processes (a restart) never share both.
-/// Carried in a lease as its server epoch; all zero means unknown.
+/// Who answered: the `pid` and start time of the memcached process, from `stats`, and the
+/// process's incarnation: a random number the first client to reach the process stores in it
+/// (`driver::connection`). Two processes can share pid and start second (memcached as pid 1 in a
+/// container, restarted within a second); they cannot share the incarnation, which the restart
+/// erased with every other item. Carried in a lease as its server epoch; all zero means unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ServerIdentity {
     pub pid: u64,
     pub started_at: u64,
+    pub incarnation: u64,
 }
 
 impl ServerIdentity {
@@ -248,7 +251,12 @@ pub fn parse_stats(buf: &[u8]) -> Result<Option<(ServerIdentity, usize)>, Protoc
             };
             let started_at = u64::checked_sub(time, uptime)
                 .ok_or_else(|| ProtocolError::Malformed("stats uptime after time".into()))?;
-            return Ok(Some((ServerIdentity { pid, started_at }, pos)));
+            let identity = ServerIdentity {
+                pid,
+                started_at,
+                incarnation: 0,
+            };
+            return Ok(Some((identity, pos)));
         }
         let mut parts = line.splitn(3, |&b| b == b' ');
         let (Some(b"STAT"), Some(name), Some(value)) = (parts.next(), parts.next(), parts.next())
@@ -380,7 +388,8 @@ mod tests {
             (
                 ServerIdentity {
                     pid: 42,
-                    started_at: 990
+                    started_at: 990,
+                    incarnation: 0,
                 },
                 reply.len()
             )

@@ -36,6 +36,13 @@ pub enum Request<'a> {
     },
     /// `mg <key> b v c`: the value and CAS.
     Get { key: &'a LockKey, opaque: u32 },
+    /// Stores `value` under `key` if absent, with no expiry: the server incarnation item only
+    /// (lock items always carry a ttl).
+    Claim {
+        key: &'a LockKey,
+        value: &'a [u8],
+        opaque: u32,
+    },
     /// `mn`: a no-op that answers `MN`.
     NoOp,
     /// `stats`: general statistics, read for the server's pid and start time.
@@ -79,6 +86,15 @@ impl Request<'_> {
                 out.extend_from_slice(b" b v c");
                 end_line(out, opaque);
             }
+            Request::Claim { key, value, opaque } => {
+                start(out, b"ms ", key);
+                out.push(b' ');
+                decimal(out, value.len() as u64);
+                out.extend_from_slice(b" b ME");
+                end_line(out, opaque);
+                out.extend_from_slice(value);
+                out.extend_from_slice(b"\r\n");
+            }
             Request::NoOp => out.extend_from_slice(b"mn\r\n"),
             Request::Stats => out.extend_from_slice(b"stats\r\n"),
         }
@@ -90,7 +106,8 @@ impl Request<'_> {
             Request::Add { opaque, .. }
             | Request::Extend { opaque, .. }
             | Request::DeleteIfCas { opaque, .. }
-            | Request::Get { opaque, .. } => Some(opaque),
+            | Request::Get { opaque, .. }
+            | Request::Claim { opaque, .. } => Some(opaque),
             Request::NoOp | Request::Stats => None,
         }
     }

@@ -52,6 +52,11 @@ impl FakeMemcached {
         }
     }
 
+    /// What `stats` reports as this process: (pid, start time in unix seconds).
+    pub fn identity(&self) -> (u64, u64) {
+        (self.pid, self.process_started)
+    }
+
     /// Handles the first complete command in `input` at server tick `now`.
     pub fn process(&mut self, input: &[u8], now: u64) -> Step {
         let Some(end) = input.iter().position(|&b| b == b'\n') else {

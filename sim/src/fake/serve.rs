@@ -37,6 +37,8 @@ pub struct ServerState {
     pub garbage: bool,
     /// Apply the next command, then close its connection without replying.
     pub lose_next_reply: bool,
+    /// The next (re)start keeps this process's pid and start time.
+    pub keep_identity: bool,
     pub removals: Vec<Removal>,
 }
 
@@ -68,6 +70,7 @@ impl ServerHandle {
             phase,
             garbage: false,
             lose_next_reply: false,
+            keep_identity: false,
             removals: Vec::new(),
         })))
     }
@@ -77,15 +80,19 @@ impl ServerHandle {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts a new process in this slot: all items and the CAS counter are gone.
+    /// Starts a new process in this slot: all items and the CAS counter are gone. With
+    /// `keep_identity` set, the new process reports the old one's pid and start time.
     pub fn restart(&self, config: ServerConfig, pid: u64, phase: Duration) {
         let mut state = self.lock();
-        state.memcached = FakeMemcached::new(
-            pid,
-            1_700_000_000 + turmoil::sim_elapsed().unwrap_or_default().as_secs(),
-            config.memory_limit,
-            config.evict,
-        );
+        let (pid, started) = if std::mem::take(&mut state.keep_identity) {
+            state.memcached.identity()
+        } else {
+            (
+                pid,
+                1_700_000_000 + turmoil::sim_elapsed().unwrap_or_default().as_secs(),
+            )
+        };
+        state.memcached = FakeMemcached::new(pid, started, config.memory_limit, config.evict);
         state.started = Instant::now();
         state.phase = phase;
         state.garbage = false;
