@@ -14,6 +14,8 @@ use crate::error::{Code, LockError, Result};
 
 /// memcached's hard limit on a key as sent on the wire.
 pub const MEMCACHED_MAX_KEY: usize = 250;
+/// Keys memlock keeps for itself (the server incarnation item): no lock key may start so.
+pub const RESERVED_PREFIX: &[u8] = b"\0memlock:";
 
 /// A key checked against the configured size limit, with its wire form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +26,20 @@ pub struct LockKey {
 }
 
 impl LockKey {
-    /// Checks `raw` against `max_wire_len` (`options.max_key_size`, at most 250).
+    /// Checks a caller's `raw` key against `max_wire_len` (`options.max_key_size`, at most 250)
+    /// and memlock's reserved keys.
     pub fn new(raw: &[u8], max_wire_len: usize) -> Result<Self> {
+        if raw.starts_with(RESERVED_PREFIX) {
+            return Err(LockError::new(
+                Code::InvalidKey,
+                "lock keys starting with NUL + \"memlock:\" are reserved for memlock itself",
+            ));
+        }
+        LockKey::internal(raw, max_wire_len)
+    }
+
+    /// A key of memlock's own (reserved prefix allowed).
+    pub fn internal(raw: &[u8], max_wire_len: usize) -> Result<Self> {
         if raw.is_empty() {
             return Err(LockError::new(Code::InvalidKey, "lock key is empty"));
         }
@@ -139,6 +153,12 @@ mod tests {
         assert!(err.message.contains("at most 186"), "{}", err.message);
         assert_eq!(
             LockKey::new(b"", 250).expect_err("empty").code,
+            Code::InvalidKey
+        );
+        assert_eq!(
+            LockKey::new(b"\0memlock:incarnation\0", 250)
+                .expect_err("reserved")
+                .code,
             Code::InvalidKey
         );
     }

@@ -408,7 +408,10 @@ impl<H: Host> MemcachedLock<H> {
             // The CAS moved: another owner, or an extension of this lease made through another
             // copy of it (a handle). The owner token decides.
             Deletion::CasMismatch => self.delete_if_token(index, &key, &lease.owner_token),
-            Deletion::Missing | Deletion::OtherServer => Ok(false),
+            // Another process answers — or the same one, whose incarnation item was evicted or
+            // flushed and stored anew. The owner token decides: after a real restart it is gone.
+            Deletion::OtherServer => self.delete_if_token(index, &key, &lease.owner_token),
+            Deletion::Missing => Ok(false),
         }
     }
 
@@ -520,7 +523,9 @@ impl<H: Host> MemcachedLock<H> {
                 opaque,
             };
             match self.trip(index, &request, false, Some(&epoch), sent_at) {
-                Ok(None) => return Err(lost("its memcached server restarted")),
+                // Another process answers, or the same one with a new incarnation (its item was
+                // evicted or flushed): the token lookup below decides.
+                Ok(None) => {}
                 Ok(Some(answer)) => match (answer.reply.status, answer.reply.cas) {
                     (MetaStatus::Stored, Some(new_cas)) => {
                         return Ok(Lease {
@@ -548,10 +553,13 @@ impl<H: Host> MemcachedLock<H> {
                 Err(e) => return Err(last_failure.unwrap_or(e)),
             };
             match found {
-                Some((found, server)) if server == epoch => cas = found,
-                Some(_) => return Err(lost("its memcached server restarted")),
-                None if last_failure.is_some() => return Err(lost("expired, evicted or released")),
-                None => return Err(lost("held by another owner")),
+                // Our token, wherever it is found, is our item: extend it there.
+                Some((found, server)) => (cas, epoch) = (found, server),
+                None => {
+                    return Err(lost(
+                        "expired, evicted, released, taken over, or its server restarted",
+                    ));
+                }
             }
         }
         Err(last_failure.unwrap_or_else(|| lost("its CAS keeps changing")))

@@ -63,8 +63,9 @@ const RENEW_DIVISOR: u32 = 3;
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 impl LeaseGuard {
-    /// Starts renewing `lease` (which `lock` acquired) every third of its ttl.
-    pub fn new(lock: Arc<Lock>, lease: Lease, correlation_id: Option<String>) -> LeaseGuard {
+    /// Starts renewing `lease` (which `lock` acquired) every third of its ttl; see [`Lock::guard`],
+    /// which checks that the lease can be renewed.
+    pub(crate) fn new(lock: Arc<Lock>, lease: Lease, correlation_id: Option<String>) -> LeaseGuard {
         let (state_tx, state) = watch::channel(State::Held(lease.clone()));
         let (commands, command_rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(renew(lock, lease, correlation_id, state_tx, command_rx));
@@ -144,6 +145,8 @@ async fn renew(
         let mut last_error = None;
         loop {
             let Some(valid_until) = lease.valid_until else {
+                // `Lock::guard` refuses such a lease; never leave a caller waiting on `lost()`.
+                let _ = state.send(State::Lost(LeaseLost::Expired(None)));
                 return;
             };
             let current = lease.clone();

@@ -298,9 +298,10 @@ mod tests {
             "ml1.61.ab.1.1:2.5",
             "ml1.61.0123456789abcdef0123456789abcdeg.1.1:2.5",
             "ml1.61.ab.x.1:2",
-            "ml1.61.ab.1.12.5",
-            "ml1.61.ab.1.a:2.5",
-            "ml1.61.ab.1.1:2:3.5",
+            "ml1.61.0123456789abcdef0123456789abcdef.1.12.5",
+            "ml1.61.0123456789abcdef0123456789abcdef.1.a:2.5",
+            "ml1.61.0123456789abcdef0123456789abcdef.1.1:2:x.5",
+            "ml1.61.0123456789abcdef0123456789abcdef.1.1::3.5",
             "ml1.61.0123456789abcdef0123456789abcdef.1.1:2:3:4.5",
         ] {
             assert!(Lease::from_handle(bad).is_err(), "{bad}");

@@ -95,18 +95,33 @@ struct Instance {
     /// Set while a call runs, cleared when it returns: still set afterwards means the call trapped
     /// or was dropped midway, and the instance must be replaced.
     poisoned: bool,
+    /// The [`Setup::generation`] it was set up under.
+    generation: u64,
 }
 
-/// The last successful `configure`, `set_references` and `open`, replayed into new instances.
+/// A `configure` and a `set_references`.
 #[derive(Clone, Default)]
-struct Setup {
+struct Configuration {
     config: Option<Vec<(String, String)>>,
     references: Option<Vec<String>>,
-    open: bool,
+}
+
+/// What new instances replay to be set up like the home instances.
+#[derive(Clone, Default)]
+struct Setup {
+    /// The last successful `configure` and `set_references`.
+    latest: Configuration,
+    /// While open: what the home instances were opened with (a later `configure` takes effect at
+    /// the next `open`, so a new instance must open with this, not with `latest`).
+    opened: Option<Configuration>,
+    /// Bumped by every change: an instance made before it is not reused as a spare.
+    generation: u64,
 }
 
 /// Idle spare instances kept at most.
 const MAX_IDLE_SPARES: usize = 8;
+/// Spare instances in use at most: an extend beyond this many at once waits for one to return.
+const MAX_SPARES: usize = 16;
 
 /// What every instance of one `Lock` shares: how to make another one, and the idle spares.
 struct Shared {
@@ -116,6 +131,8 @@ struct Shared {
     /// Instances made so far; numbers each one's random seed.
     made: std::sync::atomic::AtomicU64,
     spares: std::sync::Mutex<Vec<Instance>>,
+    /// One permit per spare instance in use.
+    spare_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -127,30 +144,34 @@ impl Shared {
         self.spares.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records a setup change; idle spares were set up the old way, so they go.
+    /// Records a setup change; instances set up the old way are no longer reused as spares.
     fn update(&self, change: impl FnOnce(&mut Setup)) {
-        change(&mut self.setup());
+        let mut setup = self.setup();
+        change(&mut setup);
+        setup.generation += 1;
+        drop(setup);
         self.spares().clear();
     }
 
-    /// A new instance, set up like the others.
+    /// A new instance, set up like the home instances.
     async fn make(&self) -> Result<Instance, Error> {
-        let shard = self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut instance = instantiate(&self.runtime, &self.env, shard).await?;
         let setup = self.setup().clone();
+        let shard = self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut instance = instantiate(&self.runtime, &self.env, shard, setup.generation).await?;
         let inst = &mut instance;
         let api = inst.bindings.memlock_lock_lock().memcached_lock();
-        if let Some(config) = &setup.config {
+        let configuration = setup.opened.as_ref().unwrap_or(&setup.latest);
+        if let Some(config) = &configuration.config {
             api.call_configure(&mut inst.store, inst.handle, config)
                 .await
                 .map_err(Error::runtime)??;
         }
-        if let Some(references) = &setup.references {
+        if let Some(references) = &configuration.references {
             api.call_set_references(&mut inst.store, inst.handle, references)
                 .await
                 .map_err(Error::runtime)??;
         }
-        if setup.open {
+        if setup.opened.is_some() {
             api.call_open(&mut inst.store, inst.handle, None)
                 .await
                 .map_err(Error::runtime)??;
@@ -168,7 +189,12 @@ impl Shared {
     }
 }
 
-async fn instantiate(runtime: &Runtime, env: &Environment, shard: u64) -> Result<Instance, Error> {
+async fn instantiate(
+    runtime: &Runtime,
+    env: &Environment,
+    shard: u64,
+    generation: u64,
+) -> Result<Instance, Error> {
     let state = HostState {
         wasi: wasi_context(env, shard),
         table: ResourceTable::new(),
@@ -195,6 +221,7 @@ async fn instantiate(runtime: &Runtime, env: &Environment, shard: u64) -> Result
         bindings,
         handle,
         poisoned: false,
+        generation,
     })
 }
 
@@ -207,8 +234,14 @@ enum Slot {
 /// An instance a call has to itself.
 enum Taken {
     Home(OwnedMutexGuard<Instance>),
-    /// Goes back to the idle spares when dropped, unless poisoned.
-    Spare(Option<Box<Instance>>, Arc<Shared>),
+    /// Goes back to the idle spares when dropped, unless poisoned or set up the old way.
+    Spare(
+        Option<Box<Instance>>,
+        Arc<Shared>,
+        /// Held while in use; returned on drop.
+        #[allow(dead_code)]
+        tokio::sync::OwnedSemaphorePermit,
+    ),
 }
 
 impl Slot {
@@ -216,12 +249,20 @@ impl Slot {
         match self {
             Slot::Home(instance) => Ok(Taken::Home(instance.lock_owned().await)),
             Slot::Spare => {
+                let permit = Arc::clone(&shared.spare_permits)
+                    .acquire_owned()
+                    .await
+                    .map_err(Error::runtime)?;
                 let idle = shared.spares().pop();
                 let instance = match idle {
                     Some(instance) => instance,
                     None => shared.make().await?,
                 };
-                Ok(Taken::Spare(Some(Box::new(instance)), Arc::clone(shared)))
+                Ok(Taken::Spare(
+                    Some(Box::new(instance)),
+                    Arc::clone(shared),
+                    permit,
+                ))
             }
         }
     }
@@ -232,7 +273,7 @@ impl std::ops::Deref for Taken {
     fn deref(&self) -> &Instance {
         match self {
             Taken::Home(guard) => guard,
-            Taken::Spare(instance, _) => instance.as_ref().expect("present until dropped"),
+            Taken::Spare(instance, ..) => instance.as_ref().expect("present until dropped"),
         }
     }
 }
@@ -241,16 +282,17 @@ impl std::ops::DerefMut for Taken {
     fn deref_mut(&mut self) -> &mut Instance {
         match self {
             Taken::Home(guard) => guard,
-            Taken::Spare(instance, _) => instance.as_mut().expect("present until dropped"),
+            Taken::Spare(instance, ..) => instance.as_mut().expect("present until dropped"),
         }
     }
 }
 
 impl Drop for Taken {
     fn drop(&mut self) {
-        if let Taken::Spare(instance, shared) = self
+        if let Taken::Spare(instance, shared, _) = self
             && let Some(instance) = instance.take()
             && !instance.poisoned
+            && instance.generation == shared.setup().generation
         {
             let mut spares = shared.spares();
             if spares.len() < MAX_IDLE_SPARES {
@@ -407,6 +449,7 @@ impl Lock {
             setup: std::sync::Mutex::default(),
             made: std::sync::atomic::AtomicU64::new(0),
             spares: std::sync::Mutex::default(),
+            spare_permits: Arc::new(tokio::sync::Semaphore::new(MAX_SPARES)),
         });
         let mut home = Vec::with_capacity(instances.max(1));
         for _ in 0..instances.max(1) {
@@ -452,7 +495,8 @@ impl Lock {
                 call_configure(&pairs)
             )?;
         }
-        self.shared.update(|setup| setup.config = Some(pairs));
+        self.shared
+            .update(|setup| setup.latest.config = Some(pairs));
         Ok(())
     }
 
@@ -469,7 +513,7 @@ impl Lock {
             )?;
         }
         self.shared
-            .update(|setup| setup.references = Some(descriptors.to_vec()));
+            .update(|setup| setup.latest.references = Some(descriptors.to_vec()));
         Ok(())
     }
 
@@ -484,7 +528,12 @@ impl Lock {
                 call_open(cid.as_deref())
             )?;
         }
-        self.shared.update(|setup| setup.open = true);
+        // Opening an open lock changes nothing, in the component as here.
+        self.shared.update(|setup| {
+            if setup.opened.is_none() {
+                setup.opened = Some(setup.latest.clone());
+            }
+        });
         Ok(())
     }
 
@@ -500,7 +549,7 @@ impl Lock {
     }
 
     pub async fn close(&self, correlation_id: Option<&str>) -> Result<(), Error> {
-        self.shared.update(|setup| setup.open = false);
+        self.shared.update(|setup| setup.opened = None);
         let mut result = Ok(());
         for index in 0..self.home.len() {
             let cid = correlation_id.map(str::to_owned);

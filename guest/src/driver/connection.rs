@@ -22,6 +22,7 @@ use crate::protocol::{
 /// The incarnation item's key. A NUL at both ends keeps it apart from any key a person would
 /// choose (keys are stored as the caller's raw bytes).
 pub const INCARNATION_KEY: &[u8] = b"\0memlock:incarnation\0";
+const _: () = assert!(INCARNATION_KEY.len() > crate::key::RESERVED_PREFIX.len());
 /// Longest incarnation value read (ours are 16 hex digits).
 const MAX_INCARNATION_VALUE: usize = 256;
 
@@ -85,7 +86,7 @@ impl<S> Connection<S> {
         now: u64,
         deadline: u64,
     ) -> Result<ServerIdentity, TripError> {
-        let key = LockKey::new(INCARNATION_KEY, crate::key::MEMCACHED_MAX_KEY)
+        let key = LockKey::internal(INCARNATION_KEY, crate::key::MEMCACHED_MAX_KEY)
             .map_err(|e| TripError::Protocol(ProtocolError::Malformed(e.message)))?;
         let mut out = Vec::with_capacity(64);
         Request::Stats.encode(&mut out);
@@ -102,6 +103,12 @@ impl<S> Connection<S> {
                 .map(|(reply, more)| ((identity, reply), used + more)))
         })?;
         for attempt in 0..3 {
+            if lookup.opaque != Some(0) {
+                return Err(TripError::Protocol(ProtocolError::OpaqueMismatch {
+                    expected: 0,
+                    got: lookup.opaque,
+                }));
+            }
             match (lookup.status, lookup.value) {
                 (MetaStatus::Value, Some(value)) => {
                     identity.incarnation = super::servers::fnv1a(&value);
@@ -120,6 +127,12 @@ impl<S> Connection<S> {
                         },
                         deadline,
                     )?;
+                    if claimed.opaque != Some(0) {
+                        return Err(TripError::Protocol(ProtocolError::OpaqueMismatch {
+                            expected: 0,
+                            got: claimed.opaque,
+                        }));
+                    }
                     if claimed.status == MetaStatus::Stored {
                         identity.incarnation = super::servers::fnv1a(&value);
                         return Ok(identity);

@@ -195,7 +195,8 @@ impl Server {
 
 /// The incarnation item's key as sent (base64).
 fn incarnation_wire() -> String {
-    let key = crate::key::LockKey::new(crate::driver::connection::INCARNATION_KEY, 250).unwrap();
+    let key =
+        crate::key::LockKey::internal(crate::driver::connection::INCARNATION_KEY, 250).unwrap();
     String::from_utf8(key.wire().to_vec()).unwrap()
 }
 
@@ -516,4 +517,32 @@ fn a_blocking_acquire_whose_sleep_is_cancelled_ends_at_once_holding_nothing() {
         .filter(|l| l.starts_with("ms "))
         .count();
     assert_eq!(attempts, 1, "no attempt after the cancelled sleep");
+}
+
+/// The incarnation item is evicted (or flushed) while a lease is held; the next connection stores
+/// a new one. Same process, same item: the lease must still extend and release, by its token.
+#[test]
+fn a_new_incarnation_of_the_same_process_keeps_the_lease_usable() {
+    let server = Rc::new(RefCell::new(Server::new()));
+    let mut lock = open_lock_on(server.clone());
+    let lease = lock.try_acquire(None, b"job", 2_000).unwrap().unwrap();
+    let drop_incarnation = || {
+        let mut server = server.borrow_mut();
+        let wire = incarnation_wire().into_bytes();
+        server.items.remove(&wire);
+        // Connections opened from now on see the new incarnation.
+        server.generation += 1;
+    };
+    drop_incarnation();
+    let extended = lock
+        .extend(None, &lease, 3_000)
+        .expect("still ours: extended by its token");
+    assert_eq!(stored_cas(&lock), Some(extended.cas));
+    drop_incarnation();
+    assert_eq!(
+        lock.release(None, &extended),
+        Ok(true),
+        "released by its token"
+    );
+    assert_eq!(items(&lock), 0);
 }

@@ -115,8 +115,30 @@ fn catch_signals() -> std::io::Result<mpsc::UnboundedReceiver<Received>> {
     Ok(rx)
 }
 
+/// Smallest renewal-and-grace window `run` accepts, in ms (see [`max_grace_ms`]).
+const MIN_WINDOW_MS: u64 = 20;
+
+/// The machine's monotonic clock (`CLOCK_MONOTONIC`, which tokio's `Instant` reads too), in ns:
+/// lets a script compare the deadlines `run` reports with its own clock.
+fn monotonic_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    (now.tv_sec as u64).saturating_mul(1_000_000_000) + now.tv_nsec as u64
+}
+
 pub async fn run(args: RunArgs, config: Pairs, cid: Option<&str>, out: &Output) -> Exit {
     let ttl_ms = u64::try_from(args.ttl).unwrap_or(0);
+    if max_grace_ms(ttl_ms) < MIN_WINDOW_MS {
+        return out.invalid(&format!(
+            "--ttl {} ms is too short for run: the command would have to be stopped before the \
+             lease could be renewed; use at least 250 ms",
+            args.ttl
+        ));
+    }
     let grace = match args.grace {
         Some(grace) if grace > max_grace_ms(ttl_ms) => {
             return out.invalid(&format!(
@@ -156,7 +178,11 @@ pub async fn run(args: RunArgs, config: Pairs, cid: Option<&str>, out: &Output) 
     // took meanwhile is released.
     let acquired = tokio::select! {
         biased;
-        Some(received) = signals.recv() => return Exit::Code(128 + received.number as u8),
+        Some(received) = signals.recv() => {
+            // Closing waits for the cancelled acquire to finish and give back what it took.
+            let _ = lock.close(cid).await;
+            return Exit::Code(128 + received.number as u8);
+        }
         acquired = acquire => acquired,
     };
     let lease = match acquired {
@@ -166,7 +192,7 @@ pub async fn run(args: RunArgs, config: Pairs, cid: Option<&str>, out: &Output) 
     };
     event(
         out,
-        json!({"event": "acquired", "key": args.key, "lease": lease.handle(), "fencing_token": lease.fencing_token.to_string(), "waited_ms": started.elapsed().as_millis() as u64, "valid_for_ms": lease.remaining().as_millis() as u64}),
+        json!({"event": "acquired", "key": args.key, "lease": lease.handle(), "fencing_token": lease.fencing_token.to_string(), "waited_ms": started.elapsed().as_millis() as u64, "valid_for_ms": lease.remaining().as_millis() as u64, "valid_until_monotonic_ns": monotonic_ns() + lease.remaining().as_nanos() as u64}),
     );
     if !out.json {
         eprintln!(
@@ -228,14 +254,15 @@ pub async fn run(args: RunArgs, config: Pairs, cid: Option<&str>, out: &Output) 
     // Once the command must stop: when it gets SIGKILL, and whether it has.
     let mut stopping: Option<Instant> = None;
     let mut killed = false;
+    // The schedule follows the current lease: each renewal moves it. Once the guard reports a
+    // loss it has no lease; the last valid-until still bounds the SIGKILL.
+    let mut valid_until = lease.valid_until.unwrap_or_else(Instant::now);
     let status = loop {
-        // The schedule follows the current lease: each renewal moves it.
-        let valid_until = guard.lease().and_then(|l| l.valid_until);
-        let kill_at = stopping.unwrap_or_else(|| {
-            valid_until
-                .map(|v| v.checked_sub(KILL_MARGIN).unwrap_or(v))
-                .unwrap_or_else(Instant::now)
-        });
+        if let Some(renewed) = guard.lease().and_then(|l| l.valid_until) {
+            valid_until = renewed;
+        }
+        let kill_at =
+            stopping.unwrap_or_else(|| valid_until.checked_sub(KILL_MARGIN).unwrap_or(valid_until));
         let term_at = kill_at.checked_sub(grace).unwrap_or(kill_at);
         tokio::select! {
             biased;
@@ -252,7 +279,7 @@ pub async fn run(args: RunArgs, config: Pairs, cid: Option<&str>, out: &Output) 
             _ = tokio::time::sleep_until(term_at), if stopping.is_none() => {
                 // Renewal has not moved the valid-until in time: stop the command while the
                 // lease still holds.
-                if guard.lease().and_then(|l| l.valid_until) != valid_until {
+                if guard.lease().and_then(|l| l.valid_until) != Some(valid_until) {
                     continue;
                 }
                 eprintln!(
