@@ -17,14 +17,19 @@ fn main() {
         .parent()
         .expect("host/ sits in the workspace root")
         .to_path_buf();
+    // Relative to this package, not absolute: cargo resolves relative paths against the package
+    // root each time it checks them, so a target/ copied to another checkout watches that
+    // checkout's guest. (It keeps this build script's output under a name that does not depend
+    // on the checkout's path; with absolute paths the copy kept watching the old checkout and
+    // silently embedded the old component.)
     for path in [
-        "guest/src",
-        "guest/Cargo.toml",
-        "wit",
-        "Cargo.toml",
-        "Cargo.lock",
+        "../guest/src",
+        "../guest/Cargo.toml",
+        "../wit",
+        "../Cargo.toml",
+        "../Cargo.lock",
     ] {
-        println!("cargo:rerun-if-changed={}", root.join(path).display());
+        println!("cargo:rerun-if-changed={path}");
     }
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let target_dir = env::var_os("CARGO_TARGET_DIR")

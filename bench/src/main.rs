@@ -275,12 +275,12 @@ fn main() {
     let sim = {
         let shape = memlock_sim::schedule::Shape {
             clients: 3,
-            servers: 1,
+            servers: 1..=3,
             kinds: memlock_sim::schedule::KINDS.to_vec(),
             max_faults: 6,
-            max_drift: 0.005,
+            max_drift: 0.0099,
         };
-        let s = memlock_sim::runner::run_cases(1, 50, &shape, runtime);
+        let s = memlock_sim::runner::run_cases(1, 50, &shape, runtime, &mut |_| {});
         s.simulated.as_secs_f64() / s.wall.as_secs_f64()
     };
     let wasm = memlock_host::COMPONENT_WASM.len();

@@ -2,43 +2,62 @@
 //!
 //! - **Mutual exclusion**: no two clients believe they hold the same key at the same simulated
 //!   instant. A client believes from the reply of a successful acquire until the earlier of its
-//!   lease's valid-until and the start of its release. Stated assumption: the key's item was not
-//!   lost (server crash or eviction) during the earlier lease, and the earlier holder's clock
-//!   drift is within the lock's allowance (1 %); a violation outside that is excused and counted.
+//!   lease's valid-until and the start of its release. Excused (and counted per reason) only
+//!   where a stated assumption fails: the key's item was lost — evicted, or its server crashed —
+//!   at an instant between the first holder's acquire request and the second holder's
+//!   acquisition; or the first holder's clock ran slower than the lock's drift allowance covers,
+//!   and then only for the part of the overlap that this extra drift explains.
+//! - **Validity against the item's life**: every belief ends before the server can expire the
+//!   item that backs it (the expiry instant the server recorded when it stored the item, for the
+//!   acquire or the extend that set the belief's end). Excused only for the part explained by
+//!   drift beyond the allowance. This catches a holder that believes too long even when no other
+//!   client happens to acquire in that window.
 //! - **Release and extend safety**: every item a server deleted, or replaced by compare-and-set
-//!   (an extend), held an owner token issued to the client that sent the command, and an extend
-//!   stored the same token back (tokens of acquires whose outcome the client never learned are
-//!   unattributed and allowed).
+//!   (an extend), held an owner token that the server had stored for the client that sent the
+//!   command — including tokens of acquires whose outcome that client never learned — and an
+//!   extend stored the same token back.
 //! - **Fencing**: per key, the fencing tokens of successive acquisitions strictly increase, and the
 //!   guarded resource never accepted a token below one it had accepted. Stated assumption: the
 //!   key's server did not start twice within one second (memcached's start time has 1 s
 //!   resolution); a decrease across such a restart, or across a `reincarnate` fault (which keeps
 //!   the start time on purpose), is excused and counted. Release and extend safety have no such
 //!   excuse: they must hold across `reincarnate` too.
-//! - **Liveness**: after the faults stop, every client's final blocking acquire succeeds.
+//! - **Liveness**: after the faults stop and every client has finished its rounds, every client's
+//!   final blocking acquire succeeds.
 //! - **Bounded calls**: no call lasts longer than its bound in simulated time, and every error is
 //!   one the README documents for these conditions.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::history::{Event, Op, Outcome};
 use crate::schedule::{Case, FaultKind};
 
-/// The lock's drift allowance covers |drift| up to this.
+/// The lock's drift allowance covers a clock up to this much slower than real time.
 pub const DRIFT_ALLOWANCE: f64 = 0.01;
+
+/// Why an apparent violation was excused: a stated assumption did not hold.
+pub const LOST_ITEM: &str = "item lost";
+pub const SLOW_CLOCK: &str = "clock drift beyond allowance";
+pub const SAME_SECOND_RESTART: &str = "restart within its start second";
 
 #[derive(Debug, Default)]
 pub struct Report {
     pub violations: Vec<String>,
-    /// Overlaps excused by a stated assumption (item lost, drift beyond allowance).
-    pub excused: usize,
+    /// Apparent violations excused by a stated assumption, per reason.
+    pub excused: BTreeMap<&'static str, usize>,
     pub acquisitions: usize,
     /// Writes by stale holders that the guarded resource rejected thanks to fencing tokens.
     pub stale_writes_rejected: usize,
 }
 
-/// Longest a single call may take: connect + stats + command, possibly a token lookup, resend
+impl Report {
+    fn excuse(&mut self, reason: &'static str) {
+        *self.excused.entry(reason).or_default() += 1;
+    }
+}
+
+/// Longest a single call may take: connect + handshake + command, possibly a token lookup, resend
 /// and orphan cleanup, each bounded by the configured timeouts.
 pub fn call_bound(op_timeout: Duration, reconnect: Duration) -> Duration {
     (reconnect + op_timeout * 2) * 6
@@ -49,10 +68,30 @@ pub struct Limits {
     pub liveness_timeout: Duration,
 }
 
+/// A span during which one client believes it holds a key.
+#[derive(Debug, Clone)]
 struct Belief {
     client: usize,
+    token: String,
+    /// When the acquire that began this belief was called (its request left at or after this).
+    requested: Duration,
     start: Duration,
     end: Duration,
+    /// When the call (acquire or extend) that set `end` began: the holder counts its validity
+    /// from about here.
+    end_counted_from: Duration,
+    /// When that call ended.
+    end_set_at: Duration,
+}
+
+/// How much longer than the allowance covers a holder with clock `drift` believes, over a
+/// validity counted from `from` to `end`: zero unless its clock is slower than the allowance.
+pub fn slow_clock_excess(drift: f64, from: Duration, end: Duration) -> Duration {
+    if drift >= -DRIFT_ALLOWANCE {
+        return Duration::ZERO;
+    }
+    let counted = end.saturating_sub(from).as_secs_f64();
+    Duration::from_secs_f64(counted * (1.0 - (1.0 + drift) / (1.0 - DRIFT_ALLOWANCE)))
 }
 
 pub fn check(
@@ -62,36 +101,23 @@ pub fn check(
     server_of: impl Fn(&str) -> usize,
 ) -> Report {
     let mut report = Report::default();
+    let beliefs = check_calls(events, limits, &mut report);
+    check_mutual_exclusion(case, &beliefs, &server_of, &mut report);
+    check_validity(case, events, &beliefs, &mut report);
+    check_fencing(case, events, &server_of, &mut report);
+    check_removals(events, &mut report);
+    report
+}
+
+/// Bounded calls and documented errors, liveness; returns every belief by key.
+fn check_calls<'a>(
+    events: &'a [Event],
+    limits: &Limits,
+    report: &mut Report,
+) -> HashMap<&'a str, Vec<Belief>> {
     let mut beliefs: HashMap<&str, Vec<Belief>> = HashMap::new();
     // (client, key) → index of its open belief in `beliefs[key]`.
     let mut open: HashMap<(usize, &str), usize> = HashMap::new();
-    let mut owner: HashMap<&str, usize> = HashMap::new();
-    let mut fences: HashMap<&str, Vec<(u128, Duration)>> = HashMap::new();
-    let losses: Vec<(usize, Duration, Duration)> = case
-        .faults
-        .iter()
-        .filter_map(|f| f.kind.loses_items().map(|s| (s, f.at, f.at + f.duration)))
-        .collect();
-    let restarts: Vec<(usize, Duration)> = case
-        .faults
-        .iter()
-        .filter_map(|f| match f.kind {
-            FaultKind::Crash { server } => Some((server, f.at + f.duration)),
-            _ => None,
-        })
-        .collect();
-    // Restarts that keep pid and start time: the fencing assumption does not hold across them.
-    // The identity-keeping start happens at the first (re)start of the server after the fault
-    // begins — its own end, or an overlapping crash's — so anywhere in the fault's window.
-    let reincarnations: Vec<(usize, Duration, Duration)> = case
-        .faults
-        .iter()
-        .filter_map(|f| match f.kind {
-            FaultKind::Reincarnate { server } => Some((server, f.at, f.at + f.duration)),
-            _ => None,
-        })
-        .collect();
-
     for event in events {
         let Event::Call {
             client,
@@ -117,18 +143,18 @@ pub fn check(
         }
         match outcome {
             Outcome::Acquired {
-                token,
-                valid_until,
-                fence,
+                token, valid_until, ..
             } => {
                 report.acquisitions += 1;
-                owner.insert(token, *client);
-                fences.entry(key).or_default().push((*fence, *ended));
                 let list = beliefs.entry(key).or_default();
                 list.push(Belief {
                     client: *client,
+                    token: token.clone(),
+                    requested: *started,
                     start: *ended,
                     end: *valid_until,
+                    end_counted_from: *started,
+                    end_set_at: *ended,
                 });
                 open.insert((*client, key), list.len() - 1);
             }
@@ -137,15 +163,19 @@ pub fn check(
                     open.get(&(*client, key.as_str())),
                     beliefs.get_mut(key.as_str()),
                 ) {
+                    let mut belief = list[i].clone();
+                    belief.end_counted_from = *started;
+                    belief.end_set_at = *ended;
                     if *ended <= list[i].end {
-                        list[i].end = (*valid_until).max(list[i].end);
+                        // The holder now counts on the extended lease.
+                        list[i].end = *valid_until;
+                        list[i].end_counted_from = *started;
+                        list[i].end_set_at = *ended;
                     } else {
                         // The old lease had run out before the extension's reply: a new belief.
-                        list.push(Belief {
-                            client: *client,
-                            start: *ended,
-                            end: *valid_until,
-                        });
+                        belief.start = *ended;
+                        belief.end = *valid_until;
+                        list.push(belief);
                         open.insert((*client, key), list.len() - 1);
                     }
                 }
@@ -181,8 +211,39 @@ pub fn check(
             list[i].end = list[i].end.min(*started);
         }
     }
+    beliefs
+}
 
-    for (key, list) in &beliefs {
+/// Instants at which a server lost every item: an eviction; a crash, whose process dies at the
+/// fault's start — and whose restart at its end, if an overlapping crash already restarted the
+/// server, restarts a running process and loses its items too.
+fn item_losses(case: &Case) -> Vec<(usize, Duration)> {
+    let mut losses = Vec::new();
+    for f in &case.faults {
+        if let Some(server) = f.kind.loses_items() {
+            losses.push((server, f.at));
+            if matches!(
+                f.kind,
+                FaultKind::Crash { .. } | FaultKind::Reincarnate { .. }
+            ) {
+                losses.push((server, f.at + f.duration));
+            }
+        }
+    }
+    losses
+}
+
+fn check_mutual_exclusion(
+    case: &Case,
+    beliefs: &HashMap<&str, Vec<Belief>>,
+    server_of: &impl Fn(&str) -> usize,
+    report: &mut Report,
+) {
+    let losses = item_losses(case);
+    let mut keys: Vec<&&str> = beliefs.keys().collect();
+    keys.sort();
+    for key in keys {
+        let list = &beliefs[*key];
         let server = server_of(key);
         for (i, a) in list.iter().enumerate() {
             for b in &list[i + 1..] {
@@ -192,10 +253,14 @@ pub fn check(
                 let (first, second) = if a.start <= b.start { (a, b) } else { (b, a) };
                 let lost = losses
                     .iter()
-                    .any(|&(s, from, to)| s == server && from <= second.start && to >= first.start);
-                let drifted = case.drift[first.client].abs() > DRIFT_ALLOWANCE;
-                if lost || drifted {
-                    report.excused += 1;
+                    .any(|&(s, at)| s == server && first.requested <= at && at <= second.start);
+                let overlap = first.end.min(second.end) - second.start;
+                let excess =
+                    slow_clock_excess(case.drift[first.client], first.end_counted_from, first.end);
+                if lost {
+                    report.excuse(LOST_ITEM);
+                } else if overlap <= excess {
+                    report.excuse(SLOW_CLOCK);
                 } else {
                     report.violations.push(format!(
                         "mutual exclusion: c{} held {key} {:?}..{:?} while c{} held it {:?}..{:?}",
@@ -210,11 +275,109 @@ pub fn check(
             }
         }
     }
+}
 
+/// Every belief's end is no later than the expiry of the item that backs it.
+fn check_validity(
+    case: &Case,
+    events: &[Event],
+    beliefs: &HashMap<&str, Vec<Belief>>,
+    report: &mut Report,
+) {
+    // token → every (stored at, expires) of an item holding it.
+    let mut stores: HashMap<&[u8], Vec<(Duration, Option<Duration>)>> = HashMap::new();
+    for event in events {
+        if let Event::Store {
+            value, expires, at, ..
+        } = event
+        {
+            stores.entry(value).or_default().push((*at, *expires));
+        }
+    }
+    let mut keys: Vec<&&str> = beliefs.keys().collect();
+    keys.sort();
+    for key in keys {
+        for belief in &beliefs[*key] {
+            // The store that set this belief's end: the last one of its token by the end of the
+            // call that set it.
+            let Some(&(_, expires)) = stores
+                .get(belief.token.as_bytes())
+                .and_then(|list| list.iter().rfind(|(at, _)| *at <= belief.end_set_at))
+            else {
+                report.violations.push(format!(
+                    "validity: c{} believes it holds {key} but the server never stored its token",
+                    belief.client
+                ));
+                continue;
+            };
+            let Some(expires) = expires else {
+                report.violations.push(format!(
+                    "validity: c{}'s item for {key} was stored without expiry",
+                    belief.client
+                ));
+                continue;
+            };
+            if belief.end <= expires {
+                continue;
+            }
+            let excess = slow_clock_excess(
+                case.drift[belief.client],
+                belief.end_counted_from,
+                belief.end,
+            );
+            if belief.end - expires <= excess {
+                report.excuse(SLOW_CLOCK);
+            } else {
+                report.violations.push(format!(
+                    "validity: c{} believes it holds {key} until {:?}, but the server expires its item at {expires:?}",
+                    belief.client, belief.end
+                ));
+            }
+        }
+    }
+}
+
+fn check_fencing(
+    case: &Case,
+    events: &[Event],
+    server_of: &impl Fn(&str) -> usize,
+    report: &mut Report,
+) {
+    let restarts: Vec<(usize, Duration)> = case
+        .faults
+        .iter()
+        .filter_map(|f| match f.kind {
+            FaultKind::Crash { server } => Some((server, f.at + f.duration)),
+            _ => None,
+        })
+        .collect();
+    // Restarts that keep pid and start time. The identity-keeping start happens at the first
+    // (re)start of the server after the fault begins — its own end, or an overlapping crash's —
+    // so anywhere in the fault's window.
+    let reincarnations: Vec<(usize, Duration, Duration)> = case
+        .faults
+        .iter()
+        .filter_map(|f| match f.kind {
+            FaultKind::Reincarnate { server } => Some((server, f.at, f.at + f.duration)),
+            _ => None,
+        })
+        .collect();
+    let mut fences: BTreeMap<&str, Vec<(u128, Duration)>> = BTreeMap::new();
+    for event in events {
+        if let Event::Call {
+            key,
+            ended,
+            outcome: Outcome::Acquired { fence, .. },
+            ..
+        } = event
+        {
+            fences.entry(key).or_default().push((*fence, *ended));
+        }
+    }
     for (key, list) in &fences {
         let server = server_of(key);
         for pair in list.windows(2) {
-            let ((earlier, _), (later, at)) = (pair[0], pair[1]);
+            let ((earlier, earlier_at), (later, at)) = (pair[0], pair[1]);
             if later > earlier {
                 continue;
             }
@@ -230,13 +393,13 @@ pub fn check(
                 .collect();
             let same_second_restart = starts.iter().any(|&r| {
                 let previous = starts.iter().copied().filter(|&p| p < r).max();
-                r > pair[0].1 && r <= at && previous.is_some_and(|p| p.as_secs() == r.as_secs())
+                r > earlier_at && r <= at && previous.is_some_and(|p| p.as_secs() == r.as_secs())
             });
             let reincarnated = reincarnations
                 .iter()
-                .any(|&(s, from, to)| s == server && from <= at && to >= pair[0].1);
+                .any(|&(s, from, to)| s == server && from <= at && to >= earlier_at);
             if same_second_restart || reincarnated {
-                report.excused += 1;
+                report.excuse(SAME_SECOND_RESTART);
             } else {
                 report.violations.push(format!(
                     "fencing: {key} acquired at {at:?} with token {later} after token {earlier}"
@@ -247,58 +410,73 @@ pub fn check(
 
     let mut highest: HashMap<&str, u128> = HashMap::new();
     for event in events {
-        match event {
-            Event::Write {
-                client,
-                key,
-                fence,
-                accepted,
-                at,
-            } => {
-                let top = highest.entry(key).or_insert(0);
-                if *accepted && *fence < *top {
-                    report.violations.push(format!(
-                        "fencing: the resource accepted c{client}'s token {fence} for {key} at {at:?} after {top}"
-                    ));
-                }
-                if *accepted {
-                    *top = (*top).max(*fence);
-                } else {
-                    report.stale_writes_rejected += 1;
-                }
+        if let Event::Write {
+            client,
+            key,
+            fence,
+            accepted,
+            at,
+        } = event
+        {
+            let top = highest.entry(key).or_insert(0);
+            if *accepted && *fence < *top {
+                report.violations.push(format!(
+                    "fencing: the resource accepted c{client}'s token {fence} for {key} at {at:?} after {top}"
+                ));
             }
-            Event::Removal {
-                server,
-                peer,
-                key,
-                value,
-                replaced_by,
-                at,
-            } => {
-                let token = String::from_utf8_lossy(value);
-                let what = if replaced_by.is_some() {
-                    "extended"
-                } else {
-                    "deleted"
-                };
-                if let Some(&holder) = owner.get(token.as_ref())
-                    && format!("c{holder}") != *peer
-                {
-                    report.violations.push(format!(
-                        "{what} safety: {peer} {what} {} on mc{server} at {at:?}, a lease held by c{holder}",
-                        String::from_utf8_lossy(key)
-                    ));
-                }
-                if let Some(new) = replaced_by
-                    && new != value
-                {
-                    report.violations.push(format!(
-                        "extend safety: {peer} changed the owner token of a lease"
-                    ));
-                }
+            if *accepted {
+                *top = (*top).max(*fence);
+            } else {
+                report.stale_writes_rejected += 1;
             }
-            _ => {}
         }
     }
-    report
 }
+
+/// Every delete or compare-and-set touched only an item that the server had stored for the
+/// client that sent it, and an extend kept the token.
+fn check_removals(events: &[Event], report: &mut Report) {
+    // token → the peer whose request stored it, whether or not that peer learnt the outcome.
+    let mut stored_by: HashMap<&[u8], &str> = HashMap::new();
+    for event in events {
+        if let Event::Store { peer, value, .. } = event {
+            stored_by.entry(value).or_insert(peer);
+        }
+    }
+    for event in events {
+        let Event::Removal {
+            server,
+            peer,
+            key,
+            value,
+            replaced_by,
+            at,
+        } = event
+        else {
+            continue;
+        };
+        let what = if replaced_by.is_some() {
+            "extended"
+        } else {
+            "deleted"
+        };
+        match stored_by.get(value.as_slice()) {
+            Some(holder) if *holder == peer => {}
+            holder => report.violations.push(format!(
+                "{what} safety: {peer} {what} {} on mc{server} at {at:?}, an item stored for {}",
+                String::from_utf8_lossy(key),
+                holder.copied().unwrap_or("nobody")
+            )),
+        }
+        if let Some(new) = replaced_by
+            && new != value
+        {
+            report.violations.push(format!(
+                "extend safety: {peer} changed the owner token of a lease"
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

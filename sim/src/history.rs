@@ -60,6 +60,17 @@ pub enum Event {
         replaced_by: Option<Vec<u8>>,
         at: Duration,
     },
+    /// The server stored an item on a request from `peer` (an acquire's add, an extend's
+    /// compare-and-set, the incarnation item); `expires` is the simulated instant from which the
+    /// server no longer returns it (`None`: never).
+    Store {
+        server: usize,
+        peer: String,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        expires: Option<Duration>,
+        at: Duration,
+    },
     /// A write to the guarded resource with a fencing token, accepted or rejected as stale.
     Write {
         client: usize,

@@ -19,15 +19,23 @@ pub struct Summary {
     pub simulated: Duration,
     pub wall: Duration,
     pub acquisitions: usize,
-    pub excused: usize,
+    /// Apparent violations excused by a stated assumption, per reason.
+    pub excused: BTreeMap<&'static str, usize>,
     pub stale_writes_rejected: usize,
     pub faults: BTreeMap<&'static str, usize>,
     pub failure: Option<(Case, String)>,
     failure_seen: bool,
 }
 
-/// Runs `cases` cases of `shape` from the master `seed`.
-pub fn run_cases(seed: u64, cases: u32, shape: &Shape, runtime: &'static Runtime) -> Summary {
+/// Runs `cases` cases of `shape` from the master `seed`; `after_each` sees the running totals
+/// after every run (case or shrink run).
+pub fn run_cases(
+    seed: u64,
+    cases: u32,
+    shape: &Shape,
+    runtime: &'static Runtime,
+    after_each: &mut dyn FnMut(&Summary),
+) -> Summary {
     let mut bytes = [0u8; 32];
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let config = Config {
@@ -40,9 +48,11 @@ pub fn run_cases(seed: u64, cases: u32, shape: &Shape, runtime: &'static Runtime
         TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
     let summary = std::cell::RefCell::new(Summary::default());
     let started = Instant::now();
+    let after_each = std::cell::RefCell::new(after_each);
     let result = runner.run(&schedule::cases(shape), |case| {
         let run = world::run(&case, runtime);
         let mut s = summary.borrow_mut();
+        s.wall = started.elapsed();
         if s.failure_seen {
             s.shrink_runs += 1;
         } else {
@@ -50,11 +60,18 @@ pub fn run_cases(seed: u64, cases: u32, shape: &Shape, runtime: &'static Runtime
         }
         s.simulated += run.simulated;
         s.acquisitions += run.report.acquisitions;
-        s.excused += run.report.excused;
+        for (reason, n) in &run.report.excused {
+            *s.excused.entry(reason).or_default() += n;
+        }
         s.stale_writes_rejected += run.report.stale_writes_rejected;
         for (k, n) in run.faults {
             *s.faults.entry(k).or_default() += n;
         }
+        if !run.report.violations.is_empty() {
+            // Every run from here on is proptest shrinking this case.
+            s.failure_seen = true;
+        }
+        (after_each.borrow_mut())(&s);
         match run.report.violations.first() {
             None => Ok(()),
             Some(v) => Err(TestCaseError::fail(format!(

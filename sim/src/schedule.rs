@@ -29,6 +29,8 @@ pub enum FaultKind {
     Reincarnate { server: usize },
     /// Memory pressure: every item on the server is evicted.
     Evict { server: usize },
+    /// The server is full and does not evict (`-M`): every store fails with `SERVER_ERROR`.
+    Full { server: usize },
     /// The server answers garbage for the duration.
     Garbage { server: usize },
     /// The client stops (a GC pause), wherever it is, for the duration.
@@ -43,7 +45,7 @@ pub struct Fault {
 }
 
 /// Fault kinds by name, for `--faults`.
-pub const KINDS: [&str; 9] = [
+pub const KINDS: [&str; 10] = [
     "partition",
     "hold",
     "delay",
@@ -51,6 +53,7 @@ pub const KINDS: [&str; 9] = [
     "crash",
     "reincarnate",
     "evict",
+    "full",
     "garbage",
     "pause",
 ];
@@ -65,6 +68,7 @@ impl FaultKind {
             FaultKind::Crash { .. } => "crash",
             FaultKind::Reincarnate { .. } => "reincarnate",
             FaultKind::Evict { .. } => "evict",
+            FaultKind::Full { .. } => "full",
             FaultKind::Garbage { .. } => "garbage",
             FaultKind::Pause { .. } => "pause",
         }
@@ -107,16 +111,22 @@ impl Case {
 #[derive(Debug, Clone)]
 pub struct Shape {
     pub clients: usize,
-    pub servers: usize,
+    /// Servers per case: each case draws its count from this range (the default run mixes 1, 2
+    /// and 3: sharding and server-down paths need more than one).
+    pub servers: std::ops::RangeInclusive<usize>,
     pub kinds: Vec<&'static str>,
     pub max_faults: usize,
-    /// Largest |drift| generated; the lock's allowance covers 1 %.
+    /// Largest |drift| generated; the lock's allowance covers 1 %. Half the clients' drifts are
+    /// drawn close to it (within its last tenth), where a too-generous validity would show.
     pub max_drift: f64,
 }
 
-fn fault(shape: &Shape) -> impl Strategy<Value = Fault> + use<> {
-    let (c, s) = (shape.clients, shape.servers);
-    let kinds = shape.kinds.clone();
+fn fault(
+    clients: usize,
+    servers: usize,
+    kinds: Vec<&'static str>,
+) -> impl Strategy<Value = Fault> + use<> {
+    let (c, s) = (clients, servers);
     let kind = proptest::sample::select(kinds).prop_flat_map(move |name| {
         let client = 0..c;
         let server = 0..s;
@@ -142,6 +152,7 @@ fn fault(shape: &Shape) -> impl Strategy<Value = Fault> + use<> {
             "evict" => server
                 .prop_map(|server| FaultKind::Evict { server })
                 .boxed(),
+            "full" => server.prop_map(|server| FaultKind::Full { server }).boxed(),
             "garbage" => server
                 .prop_map(|server| FaultKind::Garbage { server })
                 .boxed(),
@@ -163,35 +174,51 @@ fn fault(shape: &Shape) -> impl Strategy<Value = Fault> + use<> {
 
 /// Cases of this shape. Shrinking drops faults, shortens them, and zeroes drift.
 pub fn cases(shape: &Shape) -> impl Strategy<Value = Case> + use<> {
-    let (clients, servers) = (shape.clients, shape.servers);
-    let faults = if shape.kinds.is_empty() || shape.max_faults == 0 {
-        Just(Vec::new()).boxed()
-    } else {
-        proptest::collection::vec(fault(shape), 0..=shape.max_faults).boxed()
-    };
-    let max_drift = shape.max_drift;
-    let drift = proptest::collection::vec(
-        if max_drift > 0.0 {
-            (-max_drift..max_drift).boxed()
+    let shape = shape.clone();
+    shape.servers.clone().prop_flat_map(move |servers| {
+        let clients = shape.clients;
+        let faults = if shape.kinds.is_empty() || shape.max_faults == 0 {
+            Just(Vec::new()).boxed()
+        } else {
+            proptest::collection::vec(
+                fault(clients, servers, shape.kinds.clone()),
+                0..=shape.max_faults,
+            )
+            .boxed()
+        };
+        let max_drift = shape.max_drift;
+        let one_drift = if max_drift > 0.0 {
+            prop_oneof![
+                (-max_drift..max_drift),
+                (max_drift * 0.9..max_drift),
+                (-max_drift..-max_drift * 0.9),
+            ]
+            .boxed()
         } else {
             Just(0.0).boxed()
-        },
-        clients,
-    );
-    (any::<u64>(), drift, faults).prop_map(move |(seed, drift, mut faults)| {
-        faults.sort_by_key(|f| f.at);
-        let drift = drift
-            .into_iter()
-            .map(|d| (d * 10_000.0).round() / 10_000.0)
-            .collect();
-        Case {
-            seed,
-            clients,
-            servers,
-            drift,
-            faults,
-        }
+        };
+        let drift = proptest::collection::vec(one_drift, clients);
+        (any::<u64>(), drift, faults).prop_map(move |(seed, drift, mut faults)| {
+            faults.sort_by_key(|f| f.at);
+            let drift = drift
+                .into_iter()
+                .map(|d| (d * 10_000.0).round() / 10_000.0)
+                .collect();
+            Case {
+                seed,
+                clients,
+                servers,
+                drift,
+                faults,
+            }
+        })
     })
+}
+
+/// The command that replays `case`, as printed for a failure: paste it into a shell in the
+/// repository.
+pub fn replay_command(case: &Case) -> String {
+    format!("just sim --replay '{case}'")
 }
 
 impl fmt::Display for Fault {
@@ -206,6 +233,7 @@ impl fmt::Display for Fault {
             | FaultKind::Crash { server }
             | FaultKind::Reincarnate { server }
             | FaultKind::Evict { server }
+            | FaultKind::Full { server }
             | FaultKind::Garbage { server } => format!("mc{server}"),
         };
         write!(
@@ -276,6 +304,7 @@ impl FromStr for Fault {
             "crash" => FaultKind::Crash { server: server()? },
             "reincarnate" => FaultKind::Reincarnate { server: server()? },
             "evict" => FaultKind::Evict { server: server()? },
+            "full" => FaultKind::Full { server: server()? },
             "garbage" => FaultKind::Garbage { server: server()? },
             "pause" => FaultKind::Pause {
                 client: index(target, "c")?,

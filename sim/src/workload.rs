@@ -1,7 +1,8 @@
 //! What each simulated client does: the real component, through the host's `Lock`, acquiring
 //! and releasing a few contended keys with random ttls, holds and timeouts; some leases are never
-//! released (the client "crashes" and moves on). After its rounds, and once every fault is over,
-//! each client makes one final blocking acquire: the liveness probe.
+//! released (the client "crashes" and moves on). Once every client has finished its rounds and
+//! every fault is over, each client makes one final blocking acquire: the liveness probe. (Waiting
+//! for the others' rounds keeps contention that is still in progress out of the bound.)
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,9 @@ use crate::net::TurmoilNetwork;
 use crate::resource::GuardedResource;
 
 pub const KEYS: [&str; 2] = ["k0", "k1"];
-pub const TTLS_MS: [i64; 4] = [300, 800, 1_500, 2_500];
+/// Whole seconds among them: memcached's one-second tick makes those the ttls where an item's
+/// life and the holder's validity are closest.
+pub const TTLS_MS: [i64; 6] = [300, 800, 1_000, 1_500, 2_000, 2_500];
 pub const ROUNDS: usize = 6;
 
 /// The lock's options in the simulation: short timeouts so faults resolve quickly.
@@ -39,6 +42,8 @@ pub struct ClientPlan {
     pub pauses: Vec<(Duration, Duration)>,
     pub faults_end: Duration,
     pub liveness_timeout: Duration,
+    /// Clients still in their rounds (shared by every client of the run).
+    pub rounds_left: std::rc::Rc<std::cell::Cell<usize>>,
 }
 
 /// Sleeps through any scheduled pause that has begun: a GC pause stops the client wherever it is
@@ -215,7 +220,13 @@ pub async fn run_client(
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..300))).await;
     }
 
-    // Liveness: once every fault is over, each client must get the lock within the bound.
+    // Liveness: once every fault is over and every client is done with its rounds, each client
+    // must get the lock within the bound.
+    plan.rounds_left
+        .set(plan.rounds_left.get().saturating_sub(1));
+    while plan.rounds_left.get() > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let now = history::now();
     if now < plan.faults_end {
         tokio::time::sleep(plan.faults_end - now).await;

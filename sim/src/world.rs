@@ -85,6 +85,7 @@ pub fn run(case: &Case, runtime: &'static Runtime) -> RunResult {
     }
 
     let liveness = liveness_timeout(case);
+    let rounds_left = std::rc::Rc::new(std::cell::Cell::new(case.clients));
     for c in 0..case.clients {
         let pauses = case
             .faults
@@ -103,6 +104,7 @@ pub fn run(case: &Case, runtime: &'static Runtime) -> RunResult {
             pauses,
             faults_end: case.faults_end(),
             liveness_timeout: liveness,
+            rounds_left: rounds_left.clone(),
         };
         sim.client(
             format!("c{c}"),
@@ -147,6 +149,16 @@ pub fn run(case: &Case, runtime: &'static Runtime) -> RunResult {
     }
     let simulated = sim.elapsed();
     for (s, handle) in handles.iter().enumerate() {
+        for stored in std::mem::take(&mut handle.lock().stores) {
+            history.record(Event::Store {
+                server: s,
+                peer: stored.peer,
+                key: stored.key,
+                value: stored.value,
+                expires: stored.expires,
+                at: stored.at,
+            });
+        }
         for removal in std::mem::take(&mut handle.lock().removals) {
             history.record(Event::Removal {
                 server: s,
@@ -203,6 +215,7 @@ fn begin(sim: &mut turmoil::Sim<'_>, handles: &[ServerHandle], clients: usize, k
             handles[server].lock().memcached.store.evict_all();
         }
         FaultKind::Garbage { server } => handles[server].lock().garbage = true,
+        FaultKind::Full { server } => handles[server].lock().full = true,
         FaultKind::Pause { .. } => {}
     }
 }
@@ -228,6 +241,7 @@ fn end(sim: &mut turmoil::Sim<'_>, handles: &[ServerHandle], clients: usize, kin
             sim.bounce(format!("mc{server}"))
         }
         FaultKind::Garbage { server } => handles[server].lock().garbage = false,
+        FaultKind::Full { server } => handles[server].lock().full = false,
         FaultKind::LoseReply { .. } | FaultKind::Evict { .. } | FaultKind::Pause { .. } => {}
     }
 }

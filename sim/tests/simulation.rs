@@ -3,7 +3,7 @@
 
 use memlock_host::Runtime;
 use memlock_sim::runner::run_cases;
-use memlock_sim::schedule::{Case, KINDS, Shape};
+use memlock_sim::schedule::{Case, KINDS, Shape, replay_command};
 use memlock_sim::world;
 
 fn runtime() -> &'static Runtime {
@@ -14,14 +14,14 @@ fn runtime() -> &'static Runtime {
 fn bounded_run_finds_no_violation() {
     let shape = Shape {
         clients: 3,
-        servers: 2,
+        servers: 1..=3,
         kinds: KINDS.to_vec(),
         max_faults: 6,
-        max_drift: 0.005,
+        max_drift: 0.0099,
     };
-    let summary = run_cases(20261126, 200, &shape, runtime());
+    let summary = run_cases(20261126, 200, &shape, runtime(), &mut |_| {});
     println!(
-        "sim: {} cases, {:.1} simulated s in {:.1} wall s, {} acquisitions, faults {:?}, {} excused",
+        "sim: {} cases, {:.1} simulated s in {:.1} wall s, {} acquisitions, faults {:?}, excused {:?}",
         summary.cases,
         summary.simulated.as_secs_f64(),
         summary.wall.as_secs_f64(),
@@ -30,7 +30,7 @@ fn bounded_run_finds_no_violation() {
         summary.excused
     );
     if let Some((case, message)) = summary.failure {
-        panic!("{message}\nreplay: just sim --replay '{case}'");
+        panic!("{message}\nreplay: {}", replay_command(&case));
     }
     assert_eq!(summary.cases, 200);
     assert!(
@@ -60,5 +60,33 @@ fn same_case_same_history() {
     assert_ne!(
         first.fingerprint, other.fingerprint,
         "another seed, another history"
+    );
+}
+
+/// The replay command a failing run prints works when pasted into a shell, through `just`:
+/// the case contains `;`, which a shell would otherwise split at.
+#[test]
+fn the_printed_replay_command_runs_as_printed() {
+    let case: Case = "seed=5;clients=2;servers=2;drift=0,0.001;faults=partition:c1:mc0@100+200,crash:mc1@300+100"
+        .parse()
+        .expect("case");
+    let command = replay_command(&case);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("sim/ sits in the workspace root");
+    let out = std::process::Command::new("bash")
+        .args(["-c", &command])
+        .current_dir(root)
+        .output()
+        .expect("run bash (and `just`: `pip install rust-just` or `cargo install just`)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{command} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("sim: replay") && stdout.contains("0 violations"),
+        "{stdout}"
     );
 }

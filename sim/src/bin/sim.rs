@@ -1,5 +1,6 @@
 //! `just sim`: runs generated cases (or replays one) and prints a one-line summary per run.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -19,17 +20,19 @@ struct Args {
     cases: u32,
     #[arg(long, default_value_t = 3)]
     clients: usize,
-    #[arg(long, default_value_t = 1)]
-    servers: usize,
+    /// Servers in every case. Default: each case draws 1, 2 or 3.
+    #[arg(long)]
+    servers: Option<usize>,
     /// Fault kinds to generate: `all`, `none`, or a comma list of
-    /// partition,hold,delay,lose-reply,crash,evict,garbage,pause.
+    /// partition,hold,delay,lose-reply,crash,reincarnate,evict,full,garbage,pause.
     #[arg(long, default_value = "all")]
     faults: String,
     /// Most faults per case.
     #[arg(long, default_value_t = 6)]
     max_faults: usize,
-    /// Largest per-client clock drift generated (the lock's allowance is 0.01).
-    #[arg(long, default_value_t = 0.005)]
+    /// Largest per-client clock drift generated (the lock's allowance is 0.01; half the clients
+    /// drift close to this).
+    #[arg(long, default_value_t = 0.0099)]
     max_drift: f64,
     /// Runs one case given in its text form (as printed for a failure) and prints its history.
     #[arg(long)]
@@ -78,25 +81,53 @@ fn main() -> ExitCode {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1)
     });
+    let servers = match args.servers {
+        Some(n) => n..=n,
+        None => 1..=3,
+    };
     let shape = Shape {
         clients: args.clients,
-        servers: args.servers,
+        servers: servers.clone(),
         kinds,
         max_faults: args.max_faults,
         max_drift: args.max_drift,
     };
     println!(
-        "sim: seed={seed} cases={} clients={} servers={} faults={}",
-        args.cases, args.clients, args.servers, args.faults
+        "sim: seed={seed} cases={} clients={} servers={}..={} faults={}",
+        args.cases,
+        args.clients,
+        servers.start(),
+        servers.end(),
+        args.faults
     );
-    let summary = run_cases(seed, args.cases, &shape, runtime);
+    let progress = std::io::stdout()
+        .is_terminal()
+        .then(|| progress_bar(args.cases));
+    let summary = run_cases(seed, args.cases, &shape, runtime, &mut |s| {
+        if let Some(bar) = &progress {
+            bar.set_position(u64::from(s.cases));
+            bar.set_message(format!(
+                "{} shrink runs, {:.0} sim-s/wall-s",
+                s.shrink_runs,
+                s.simulated.as_secs_f64() / s.wall.as_secs_f64().max(1e-9)
+            ));
+        }
+    });
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
     let faults: Vec<String> = summary
         .faults
         .iter()
         .map(|(k, n)| format!("{k}={n}"))
         .collect();
+    let excused: Vec<String> = summary
+        .excused
+        .iter()
+        .map(|(k, n)| format!("{k}={n}"))
+        .collect();
     println!(
-        "sim: {} cases (+{} shrink runs), {:.1} simulated s in {:.1} wall s ({:.1} sim-s/wall-s), {} acquisitions, faults [{}], {} excused, {} stale writes rejected by fencing, {} violations",
+        "sim: {} cases (+{} shrink runs), {:.1} simulated s in {:.1} wall s ({:.1} sim-s/wall-s), {} acquisitions, faults [{}], excused [{}], {} stale writes rejected by fencing, {} violations",
         summary.cases,
         summary.shrink_runs,
         summary.simulated.as_secs_f64(),
@@ -104,7 +135,7 @@ fn main() -> ExitCode {
         summary.simulated.as_secs_f64() / summary.wall.as_secs_f64().max(1e-9),
         summary.acquisitions,
         faults.join(" "),
-        summary.excused,
+        excused.join(", "),
         summary.stale_writes_rejected,
         if summary.failure.is_some() { 1 } else { 0 }
     );
@@ -112,7 +143,7 @@ fn main() -> ExitCode {
         None => ExitCode::SUCCESS,
         Some((case, message)) => {
             println!("sim: FAILED (shrunk case):\n  {message}\n  case: {case}");
-            println!("sim: replay with: just sim --replay '{case}'");
+            println!("sim: replay with: {}", schedule::replay_command(&case));
             ExitCode::FAILURE
         }
     }
@@ -145,4 +176,15 @@ fn replay(text: &str, runtime: &'static Runtime) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Cases done of total, shrink runs and simulation speed, redrawn in place (terminals only).
+fn progress_bar(cases: u32) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(u64::from(cases));
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("sim: {pos}/{len} cases [{elapsed_precise}] {msg}")
+    {
+        bar.set_style(style);
+    }
+    bar
 }

@@ -28,6 +28,10 @@ pub struct FakeMemcached {
     pub removed: Vec<(Vec<u8>, Vec<u8>)>,
     /// Compare-and-set stores applied since the caller last drained it: (key, old value, new value).
     pub swapped: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>,
+    /// Meta stores applied since the caller last drained it: (key, value, exptime tick; 0 never).
+    pub stored: Vec<(Vec<u8>, Vec<u8>, u64)>,
+    /// Out of memory with eviction off: every store fails with `SERVER_ERROR`.
+    pub full: bool,
 }
 
 /// The result of feeding bytes to the server.
@@ -49,6 +53,8 @@ impl FakeMemcached {
             process_started,
             removed: Vec::new(),
             swapped: Vec::new(),
+            stored: Vec::new(),
+            full: false,
         }
     }
 
@@ -152,6 +158,12 @@ impl FakeMemcached {
             (Mode::Cas, Some(have)) if Some(have) != flags.compare_cas => ("EX", 0),
             (Mode::Add, Some(_)) => ("NS", 0),
             (Mode::Replace, None) => ("NS", 0),
+            _ if self.full => {
+                return reply(
+                    total,
+                    b"SERVER_ERROR out of memory storing object\r\n".to_vec(),
+                );
+            }
             _ => match self.store.put_item(
                 &key,
                 value,
@@ -168,6 +180,10 @@ impl FakeMemcached {
                 }
             },
         };
+        if status == "HD" {
+            self.stored
+                .push((journal.0.clone(), journal.1.clone(), exptime));
+        }
         if let (Some(old), "HD") = (previous, status) {
             self.swapped.push((journal.0, old, journal.1));
         }
@@ -316,6 +332,7 @@ impl FakeMemcached {
             (b"replace", None, _) => b"NOT_STORED\r\n",
             (b"cas", None, _) => b"NOT_FOUND\r\n",
             (b"cas", Some(have), Some(want)) if have != want => b"EXISTS\r\n",
+            _ if self.full => b"SERVER_ERROR out of memory storing object\r\n",
             _ => match self.store.put(key, value, client_flags, exptime) {
                 Ok(_) => b"STORED\r\n",
                 Err(StoreError::OutOfMemory) => b"SERVER_ERROR out of memory storing object\r\n",

@@ -16,6 +16,17 @@ use super::{FakeMemcached, Step};
 /// `ITEM_UPDATE_INTERVAL + 2` seconds.
 const START_TICK: u64 = 62;
 
+/// An item the server stored, attributed to the connection that sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub peer: String,
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    /// The instant from which the server no longer returns it; `None`: never expires.
+    pub expires: Option<Duration>,
+    pub at: Duration,
+}
+
 /// A delete or compare-and-set the server applied, attributed to the connection that sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Removal {
@@ -39,6 +50,9 @@ pub struct ServerState {
     pub lose_next_reply: bool,
     /// The next (re)start keeps this process's pid and start time.
     pub keep_identity: bool,
+    /// Out of memory, eviction off: stores fail with `SERVER_ERROR` (survives a restart).
+    pub full: bool,
+    pub stores: Vec<Stored>,
     pub removals: Vec<Removal>,
 }
 
@@ -46,6 +60,14 @@ impl ServerState {
     /// The server's `current_time`.
     pub fn tick(&self) -> u64 {
         START_TICK + ((self.started.elapsed() + self.phase).as_secs())
+    }
+
+    /// How long from now until the server's clock reaches tick `exptime` (zero if it has).
+    fn until_tick(&self, exptime: u64) -> Duration {
+        let into_tick = Duration::from_nanos(u64::from(
+            (self.started.elapsed() + self.phase).subsec_nanos(),
+        ));
+        Duration::from_secs(exptime.saturating_sub(self.tick())).saturating_sub(into_tick)
     }
 }
 
@@ -71,6 +93,8 @@ impl ServerHandle {
             garbage: false,
             lose_next_reply: false,
             keep_identity: false,
+            full: false,
+            stores: Vec::new(),
             removals: Vec::new(),
         })))
     }
@@ -129,6 +153,7 @@ where
                     break;
                 }
                 let tick = state.tick();
+                state.memcached.full = state.full;
                 match state.memcached.process(&buffer, tick) {
                     Step::Incomplete => break,
                     Step::Close { reply } => {
@@ -139,6 +164,16 @@ where
                         buffer.drain(..consumed);
                         // Simulated time under turmoil; outside a simulation nobody reads it.
                         let at = turmoil::sim_elapsed().unwrap_or_default();
+                        for (key, value, exptime) in std::mem::take(&mut state.memcached.stored) {
+                            let expires = (exptime != 0).then(|| at + state.until_tick(exptime));
+                            state.stores.push(Stored {
+                                peer: peer.clone(),
+                                key,
+                                value,
+                                expires,
+                                at,
+                            });
+                        }
                         let removed = std::mem::take(&mut state.memcached.removed);
                         let swapped = std::mem::take(&mut state.memcached.swapped);
                         let removals = removed

@@ -1,0 +1,357 @@
+//! The checker against hand-built histories: each kind of violation is reported, and histories
+//! that a stated assumption explains are excused (and counted), not reported.
+
+use std::time::Duration;
+
+use super::*;
+use crate::history::{Event, Op, Outcome};
+use crate::schedule::{Case, Fault, FaultKind};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn case(faults: Vec<Fault>, drift: Vec<f64>) -> Case {
+    Case {
+        seed: 1,
+        clients: drift.len(),
+        servers: 1,
+        drift,
+        faults,
+    }
+}
+
+fn limits() -> Limits {
+    Limits {
+        call_bound: Duration::from_secs(10),
+        liveness_timeout: Duration::from_secs(10),
+    }
+}
+
+fn run(case: &Case, events: &[Event]) -> Report {
+    check(case, events, &limits(), |_| 0)
+}
+
+/// A story of one server: calls, what the server stored and removed.
+#[derive(Default)]
+struct Story(Vec<Event>);
+
+impl Story {
+    /// `client` acquires `key` with `token` by a call from `from` to `to`, believing until
+    /// `until`; the server stored it at `to` − 1 ms, to expire at `expires`.
+    fn acquire(
+        &mut self,
+        client: usize,
+        token: &str,
+        from: u64,
+        to: u64,
+        until: u64,
+        expires: u64,
+    ) -> &mut Self {
+        self.store(client, token, to - 1, expires);
+        self.0.push(Event::Call {
+            client,
+            op: Op::Acquire,
+            key: "k".into(),
+            ttl_ms: 1000,
+            started: ms(from),
+            ended: ms(to),
+            outcome: Outcome::Acquired {
+                token: token.into(),
+                valid_until: ms(until),
+                fence: u128::from(to),
+            },
+        });
+        self
+    }
+
+    /// The server stored `token` for `client` (an acquire whose outcome may be unknown).
+    fn store(&mut self, client: usize, token: &str, at: u64, expires: u64) -> &mut Self {
+        self.0.push(Event::Store {
+            server: 0,
+            peer: format!("c{client}"),
+            key: b"k".to_vec(),
+            value: token.as_bytes().to_vec(),
+            expires: Some(ms(expires)),
+            at: ms(at),
+        });
+        self
+    }
+
+    fn release(&mut self, client: usize, at: u64) -> &mut Self {
+        self.0.push(Event::Call {
+            client,
+            op: Op::Release,
+            key: "k".into(),
+            ttl_ms: 1000,
+            started: ms(at),
+            ended: ms(at + 1),
+            outcome: Outcome::Released { deleted: true },
+        });
+        self
+    }
+
+    fn removal(
+        &mut self,
+        client: usize,
+        token: &str,
+        replaced_by: Option<&str>,
+        at: u64,
+    ) -> &mut Self {
+        self.0.push(Event::Removal {
+            server: 0,
+            peer: format!("c{client}"),
+            key: b"k".to_vec(),
+            value: token.as_bytes().to_vec(),
+            replaced_by: replaced_by.map(|t| t.as_bytes().to_vec()),
+            at: ms(at),
+        });
+        self
+    }
+
+    fn acquire_with_fence(
+        &mut self,
+        client: usize,
+        token: &str,
+        at: u64,
+        fence: u128,
+    ) -> &mut Self {
+        self.store(client, token, at - 1, at + 5000);
+        self.0.push(Event::Call {
+            client,
+            op: Op::TryAcquire,
+            key: "k".into(),
+            ttl_ms: 1000,
+            started: ms(at - 2),
+            ended: ms(at),
+            outcome: Outcome::Acquired {
+                token: token.into(),
+                valid_until: ms(at + 10),
+                fence,
+            },
+        });
+        self.release(client, at + 5)
+    }
+}
+
+fn evict_at(at: u64) -> Fault {
+    Fault {
+        kind: FaultKind::Evict { server: 0 },
+        at: ms(at),
+        duration: ms(1),
+    }
+}
+
+#[test]
+fn an_overlap_of_two_holders_is_reported() {
+    let mut story = Story::default();
+    story
+        .acquire(0, "a", 0, 10, 1000, 2000)
+        .acquire(1, "b", 500, 510, 1500, 2500);
+    let report = run(&case(vec![], vec![0.0, 0.0]), &story.0);
+    assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
+    assert!(
+        report.violations[0].starts_with("mutual exclusion"),
+        "{:?}",
+        report.violations
+    );
+}
+
+#[test]
+fn an_overlap_after_an_eviction_between_the_acquisitions_is_excused() {
+    let mut story = Story::default();
+    story
+        .acquire(0, "a", 0, 10, 1000, 2000)
+        .acquire(1, "b", 500, 510, 1500, 2500);
+    let report = run(&case(vec![evict_at(300)], vec![0.0, 0.0]), &story.0);
+    assert_eq!(report.violations, Vec::<String>::new());
+    assert_eq!(report.excused.get(LOST_ITEM), Some(&1));
+}
+
+#[test]
+fn an_eviction_before_both_acquisitions_excuses_nothing() {
+    // Both leases were taken after the eviction: it cannot explain their overlap.
+    let mut story = Story::default();
+    story
+        .acquire(0, "a", 100, 110, 1000, 2000)
+        .acquire(1, "b", 500, 510, 1500, 2500);
+    let report = run(&case(vec![evict_at(50)], vec![0.0, 0.0]), &story.0);
+    assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
+    assert!(report.excused.is_empty());
+}
+
+#[test]
+fn drift_excuses_only_the_overlap_it_explains() {
+    // c0's clock runs 3 % slow: over its 1000 ms of validity, 2 % beyond the allowance is
+    // about 20 ms of excess belief.
+    let slow = vec![-0.03, 0.0];
+    let mut small = Story::default();
+    small
+        .acquire(0, "a", 0, 10, 1000, 2000)
+        .acquire(1, "b", 990, 995, 2000, 3000);
+    let report = run(&case(vec![], slow.clone()), &small.0);
+    assert_eq!(report.violations, Vec::<String>::new());
+    assert_eq!(report.excused.get(SLOW_CLOCK), Some(&1));
+
+    let mut large = Story::default();
+    large
+        .acquire(0, "a", 0, 10, 1000, 2000)
+        .acquire(1, "b", 500, 510, 2000, 3000);
+    let report = run(&case(vec![], slow), &large.0);
+    assert_eq!(
+        report.violations.len(),
+        1,
+        "490 ms is not drift: {:?}",
+        report.violations
+    );
+}
+
+#[test]
+fn a_fast_clock_excuses_nothing() {
+    let mut story = Story::default();
+    story
+        .acquire(0, "a", 0, 10, 1000, 2000)
+        .acquire(1, "b", 990, 995, 2000, 3000);
+    let report = run(&case(vec![], vec![0.03, 0.0]), &story.0);
+    assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
+}
+
+#[test]
+fn a_release_of_another_owners_item_is_reported() {
+    let mut story = Story::default();
+    story
+        .acquire(0, "a", 0, 10, 1000, 2000)
+        .release(0, 100)
+        .acquire(1, "b", 200, 210, 1200, 2200)
+        .removal(0, "b", None, 300);
+    let report = run(&case(vec![], vec![0.0, 0.0]), &story.0);
+    assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
+    assert!(
+        report.violations[0].starts_with("deleted safety"),
+        "{:?}",
+        report.violations
+    );
+}
+
+#[test]
+fn deleting_the_item_of_an_acquire_whose_outcome_was_unknown_is_reported() {
+    // c1's acquire timed out, but the server stored its token; c0 then deletes that item.
+    let mut story = Story::default();
+    story
+        .store(1, "orphan", 50, 2050)
+        .removal(0, "orphan", None, 300);
+    let report = run(&case(vec![], vec![0.0, 0.0]), &story.0);
+    assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
+    assert!(
+        report.violations[0].contains("stored for c1"),
+        "{:?}",
+        report.violations
+    );
+    // Its own client cleaning it up is fine.
+    let mut story = Story::default();
+    story
+        .store(1, "orphan", 50, 2050)
+        .removal(1, "orphan", None, 300);
+    assert_eq!(
+        run(&case(vec![], vec![0.0, 0.0]), &story.0).violations,
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn an_extend_by_a_non_owner_is_reported() {
+    let mut story = Story::default();
+    story
+        .acquire(1, "b", 0, 10, 1000, 2000)
+        .removal(0, "b", Some("b"), 300);
+    let report = run(&case(vec![], vec![0.0, 0.0]), &story.0);
+    assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
+    assert!(
+        report.violations[0].starts_with("extended safety"),
+        "{:?}",
+        report.violations
+    );
+    // An extend that swaps in another token is reported even by the owner.
+    let mut story = Story::default();
+    story
+        .acquire(1, "b", 0, 10, 1000, 2000)
+        .removal(1, "b", Some("x"), 300);
+    let report = run(&case(vec![], vec![0.0, 0.0]), &story.0);
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.contains("changed the owner token"))
+    );
+}
+
+#[test]
+fn a_fencing_token_regression_is_reported() {
+    let mut story = Story::default();
+    story
+        .acquire_with_fence(0, "a", 100, 50)
+        .acquire_with_fence(1, "b", 200, 40);
+    let report = run(&case(vec![], vec![0.0, 0.0]), &story.0);
+    assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
+    assert!(
+        report.violations[0].starts_with("fencing"),
+        "{:?}",
+        report.violations
+    );
+    // Across a restart that kept the start second, it is an excused assumption.
+    let reincarnate = Fault {
+        kind: FaultKind::Reincarnate { server: 0 },
+        at: ms(150),
+        duration: ms(10),
+    };
+    let report = run(&case(vec![reincarnate], vec![0.0, 0.0]), &story.0);
+    assert_eq!(report.violations, Vec::<String>::new());
+    assert_eq!(report.excused.get(SAME_SECOND_RESTART), Some(&1));
+}
+
+#[test]
+fn a_belief_that_outlives_its_item_is_reported() {
+    // No other client acquires: only the validity property can see it.
+    let mut story = Story::default();
+    story.acquire(0, "a", 0, 10, 1500, 1000);
+    let report = run(&case(vec![], vec![0.0]), &story.0);
+    assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
+    assert!(
+        report.violations[0].starts_with("validity"),
+        "{:?}",
+        report.violations
+    );
+    // Released before the item expires: fine.
+    let mut story = Story::default();
+    story.acquire(0, "a", 0, 10, 1500, 1000).release(0, 900);
+    assert_eq!(
+        run(&case(vec![], vec![0.0]), &story.0).violations,
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn a_legitimate_history_is_clean() {
+    let mut story = Story::default();
+    story
+        .acquire(0, "a", 0, 10, 990, 1000)
+        .removal(0, "a", None, 500)
+        .release(0, 500)
+        .acquire(1, "b", 600, 610, 1590, 1600)
+        .removal(1, "b", Some("b"), 900)
+        .store(1, "b", 900, 2000);
+    story.0.push(Event::Call {
+        client: 1,
+        op: Op::Extend,
+        key: "k".into(),
+        ttl_ms: 1000,
+        started: ms(899),
+        ended: ms(901),
+        outcome: Outcome::Extended {
+            valid_until: ms(1890),
+        },
+    });
+    let report = run(&case(vec![], vec![0.0, 0.0]), &story.0);
+    assert_eq!(report.violations, Vec::<String>::new());
+    assert!(report.excused.is_empty());
+}
