@@ -24,6 +24,8 @@ pub struct Summary {
     pub stale_writes_rejected: usize,
     pub faults: BTreeMap<&'static str, usize>,
     pub failure: Option<(Case, String)>,
+    /// Wall time from the start of the run to the end of the first failing case.
+    pub first_failure_after: Option<Duration>,
     failure_seen: bool,
 }
 
@@ -67,9 +69,10 @@ pub fn run_cases(
         for (k, n) in run.faults {
             *s.faults.entry(k).or_default() += n;
         }
-        if !run.report.violations.is_empty() {
+        if !run.report.violations.is_empty() && !s.failure_seen {
             // Every run from here on is proptest shrinking this case.
             s.failure_seen = true;
+            s.first_failure_after = Some(started.elapsed());
         }
         (after_each.borrow_mut())(&s);
         match run.report.violations.first() {

@@ -142,7 +142,11 @@ fn main() -> ExitCode {
     match summary.failure {
         None => ExitCode::SUCCESS,
         Some((case, message)) => {
-            println!("sim: FAILED (shrunk case):\n  {message}\n  case: {case}");
+            let after = summary
+                .first_failure_after
+                .map(|d| format!(" (first failure after {:.1} s)", d.as_secs_f64()))
+                .unwrap_or_default();
+            println!("sim: FAILED{after} (shrunk case):\n  {message}\n  case: {case}");
             println!("sim: replay with: {}", schedule::replay_command(&case));
             ExitCode::FAILURE
         }
