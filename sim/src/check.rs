@@ -7,11 +7,12 @@
 //!   at an instant between the first holder's acquire request and the second holder's
 //!   acquisition; or the first holder's clock ran slower than the lock's drift allowance covers,
 //!   and then only for the part of the overlap that this extra drift explains.
-//! - **Validity against the item's life**: every belief ends before the server can expire the
-//!   item that backs it (the expiry instant the server recorded when it stored the item, for the
-//!   acquire or the extend that set the belief's end). Excused only for the part explained by
-//!   drift beyond the allowance. This catches a holder that believes too long even when no other
-//!   client happens to acquire in that window.
+//! - **Validity against the item's life**: every belief ends within the guaranteed life of the
+//!   item that backs it — stored with `T<n>` (by the acquire or the extend that set the belief's
+//!   end), memcached keeps an item at least n − 1 seconds, and may drop it right then whatever the
+//!   phase of its one-second tick. Excused only for the part explained by drift beyond the
+//!   allowance. This catches a holder that believes too long even when no other client happens
+//!   to acquire in that window, and whatever luck the tick's phase brought in this run.
 //! - **Release and extend safety**: every item a server deleted, or replaced by compare-and-set
 //!   (an extend), held an owner token that the server had stored for the client that sent the
 //!   command — including tokens of acquires whose outcome that client never learned — and an
@@ -245,8 +246,11 @@ fn check_mutual_exclusion(
     for key in keys {
         let list = &beliefs[*key];
         let server = server_of(key);
-        for (i, a) in list.iter().enumerate() {
-            for b in &list[i + 1..] {
+        // A belief that ended before it began (its acquire replied after its validity, or it was
+        // released at once) covers no instant.
+        let held: Vec<&Belief> = list.iter().filter(|b| b.start < b.end).collect();
+        for (i, a) in held.iter().enumerate() {
+            for b in &held[i + 1..] {
                 if a.client == b.client || !(a.start < b.end && b.start < a.end) {
                     continue;
                 }
@@ -284,14 +288,17 @@ fn check_validity(
     beliefs: &HashMap<&str, Vec<Belief>>,
     report: &mut Report,
 ) {
-    // token → every (stored at, expires) of an item holding it.
+    // token → every (stored at, lives until) of an item holding it.
     let mut stores: HashMap<&[u8], Vec<(Duration, Option<Duration>)>> = HashMap::new();
     for event in events {
         if let Event::Store {
-            value, expires, at, ..
+            value,
+            lives_until,
+            at,
+            ..
         } = event
         {
-            stores.entry(value).or_default().push((*at, *expires));
+            stores.entry(value).or_default().push((*at, *lives_until));
         }
     }
     let mut keys: Vec<&&str> = beliefs.keys().collect();
@@ -300,7 +307,7 @@ fn check_validity(
         for belief in &beliefs[*key] {
             // The store that set this belief's end: the last one of its token by the end of the
             // call that set it.
-            let Some(&(_, expires)) = stores
+            let Some(&(_, lives_until)) = stores
                 .get(belief.token.as_bytes())
                 .and_then(|list| list.iter().rfind(|(at, _)| *at <= belief.end_set_at))
             else {
@@ -310,14 +317,14 @@ fn check_validity(
                 ));
                 continue;
             };
-            let Some(expires) = expires else {
+            let Some(lives_until) = lives_until else {
                 report.violations.push(format!(
                     "validity: c{}'s item for {key} was stored without expiry",
                     belief.client
                 ));
                 continue;
             };
-            if belief.end <= expires {
+            if belief.end <= lives_until {
                 continue;
             }
             let excess = slow_clock_excess(
@@ -325,11 +332,11 @@ fn check_validity(
                 belief.end_counted_from,
                 belief.end,
             );
-            if belief.end - expires <= excess {
+            if belief.end - lives_until <= excess {
                 report.excuse(SLOW_CLOCK);
             } else {
                 report.violations.push(format!(
-                    "validity: c{} believes it holds {key} until {:?}, but the server expires its item at {expires:?}",
+                    "validity: c{} believes it holds {key} until {:?}, but its item is sure to live only until {lives_until:?}",
                     belief.client, belief.end
                 ));
             }

@@ -61,14 +61,14 @@ pub enum Event {
         at: Duration,
     },
     /// The server stored an item on a request from `peer` (an acquire's add, an extend's
-    /// compare-and-set, the incarnation item); `expires` is the simulated instant from which the
-    /// server no longer returns it (`None`: never).
+    /// compare-and-set, the incarnation item); `lives_until` is the end of its guaranteed life:
+    /// stored with `T<n>`, memcached keeps it at least n − 1 seconds (`None`: never expires).
     Store {
         server: usize,
         peer: String,
         key: Vec<u8>,
         value: Vec<u8>,
-        expires: Option<Duration>,
+        lives_until: Option<Duration>,
         at: Duration,
     },
     /// A write to the guarded resource with a fencing token, accepted or rejected as stale.

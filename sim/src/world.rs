@@ -155,7 +155,7 @@ pub fn run(case: &Case, runtime: &'static Runtime) -> RunResult {
                 peer: stored.peer,
                 key: stored.key,
                 value: stored.value,
-                expires: stored.expires,
+                lives_until: stored.lives_until,
                 at: stored.at,
             });
         }

@@ -72,7 +72,7 @@ impl Story {
             peer: format!("c{client}"),
             key: b"k".to_vec(),
             value: token.as_bytes().to_vec(),
-            expires: Some(ms(expires)),
+            lives_until: Some(ms(expires)),
             at: ms(at),
         });
         self
@@ -354,4 +354,17 @@ fn a_legitimate_history_is_clean() {
     let report = run(&case(vec![], vec![0.0, 0.0]), &story.0);
     assert_eq!(report.violations, Vec::<String>::new());
     assert!(report.excused.is_empty());
+}
+
+#[test]
+fn a_belief_released_the_instant_it_began_overlaps_nothing() {
+    // c1's belief is empty (released at its acquire's reply); nothing is excused or reported.
+    let mut story = Story::default();
+    story
+        .acquire(0, "a", 0, 10, 1000, 2000)
+        .acquire(1, "b", 490, 500, 1500, 2500)
+        .release(1, 500);
+    let report = run(&case(vec![evict_at(300)], vec![0.0, 0.0]), &story.0);
+    assert_eq!(report.violations, Vec::<String>::new());
+    assert!(report.excused.is_empty(), "{:?}", report.excused);
 }

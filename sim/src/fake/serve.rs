@@ -22,8 +22,9 @@ pub struct Stored {
     pub peer: String,
     pub key: Vec<u8>,
     pub value: Vec<u8>,
-    /// The instant from which the server no longer returns it; `None`: never expires.
-    pub expires: Option<Duration>,
+    /// Until when the server is sure to keep it (its one-second tick may keep it up to a second
+    /// longer); `None`: never expires.
+    pub lives_until: Option<Duration>,
     pub at: Duration,
 }
 
@@ -62,12 +63,11 @@ impl ServerState {
         START_TICK + ((self.started.elapsed() + self.phase).as_secs())
     }
 
-    /// How long from now until the server's clock reaches tick `exptime` (zero if it has).
-    fn until_tick(&self, exptime: u64) -> Duration {
-        let into_tick = Duration::from_nanos(u64::from(
-            (self.started.elapsed() + self.phase).subsec_nanos(),
-        ));
-        Duration::from_secs(exptime.saturating_sub(self.tick())).saturating_sub(into_tick)
+    /// How long an item stored now with expiry tick `exptime` is sure to live, whatever the
+    /// phase of the server's one-second tick: (exptime − now) − 1 seconds. memcached may drop it
+    /// up to a second later, but nobody may count on that.
+    fn guaranteed_life(&self, exptime: u64) -> Duration {
+        Duration::from_secs(exptime.saturating_sub(self.tick()).saturating_sub(1))
     }
 }
 
@@ -165,12 +165,13 @@ where
                         // Simulated time under turmoil; outside a simulation nobody reads it.
                         let at = turmoil::sim_elapsed().unwrap_or_default();
                         for (key, value, exptime) in std::mem::take(&mut state.memcached.stored) {
-                            let expires = (exptime != 0).then(|| at + state.until_tick(exptime));
+                            let lives_until =
+                                (exptime != 0).then(|| at + state.guaranteed_life(exptime));
                             state.stores.push(Stored {
                                 peer: peer.clone(),
                                 key,
                                 value,
-                                expires,
+                                lives_until,
                                 at,
                             });
                         }
