@@ -26,7 +26,8 @@ pub struct FakeMemcached {
     process_started: u64,
     /// Items removed by delete commands since the caller last drained it: (key, value).
     pub removed: Vec<(Vec<u8>, Vec<u8>)>,
-    /// Compare-and-set stores applied since the caller last drained it: (key, old value, new value).
+    /// Stores that replaced an item (compare-and-set, or a plain set over an existing item) since
+    /// the caller last drained it: (key, old value, new value).
     pub swapped: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>,
     /// Meta stores applied since the caller last drained it: (key, value, exptime tick; 0 never).
     pub stored: Vec<(Vec<u8>, Vec<u8>, u64)>,
@@ -147,11 +148,9 @@ impl FakeMemcached {
             (Mode::Set | Mode::Replace, Some(_)) => Mode::Cas,
             (mode, _) => mode,
         };
-        let previous = if mode == Mode::Cas {
-            self.store.peek(&key, now).map(|i| i.value.clone())
-        } else {
-            None
-        };
+        // Whatever this store replaces — by compare-and-set or by a plain set — is reported, so
+        // the checker sees a lease overwritten by someone else however it happened.
+        let previous = self.store.peek(&key, now).map(|i| i.value.clone());
         let journal = (key.clone(), value.clone());
         let (status, cas) = match (mode, existing) {
             (Mode::Cas, None) => ("NF", 0),
