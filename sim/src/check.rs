@@ -1,22 +1,24 @@
 //! The properties, checked on a recorded history.
 //!
-//! - **Mutual exclusion**: no two clients believe they hold the same key at the same simulated
-//!   instant. A client believes from the reply of a successful acquire until the earlier of its
-//!   lease's valid-until and the start of its release. Excused (and counted per reason) only
-//!   where a stated assumption fails: the key's item was lost — evicted, or its server crashed —
-//!   at an instant between the first holder's acquire request and the second holder's
-//!   acquisition; or the first holder's clock ran slower than the lock's drift allowance covers,
-//!   and then only for the part of the overlap that this extra drift explains.
+//! - **Mutual exclusion**: no two leases of the same key (two owner tokens, whichever clients hold
+//!   them) are believed held at the same simulated instant. A client believes from the reply of a
+//!   successful acquire until the earlier of its lease's valid-until and the start of its release.
+//!   Excused (and counted per reason) only where a stated assumption fails: the server lost the
+//!   first lease's item (evicted, or gone with a crashed process — the fake records each such
+//!   item) after storing it and before storing the second lease's item; or the first holder's
+//!   clock ran slower than the lock's drift allowance covers, and then only for the part of the
+//!   overlap that this extra drift explains.
 //! - **Validity against the item's life**: every belief ends within the guaranteed life of the
 //!   item that backs it — stored with `T<n>` (by the acquire or the extend that set the belief's
 //!   end), memcached keeps an item at least n − 1 seconds, and may drop it right then whatever the
 //!   phase of its one-second tick. Excused only for the part explained by drift beyond the
 //!   allowance. This catches a holder that believes too long even when no other client happens
 //!   to acquire in that window, and whatever luck the tick's phase brought in this run.
-//! - **Release and extend safety**: every item a server deleted, or replaced by compare-and-set
-//!   (an extend), held an owner token that the server had stored for the client that sent the
-//!   command — including tokens of acquires whose outcome that client never learned — and an
-//!   extend stored the same token back.
+//! - **Release and extend safety**: every item a server deleted, or replaced (an extend), held an
+//!   owner token that the server had stored for the client that sent the command — including
+//!   tokens of acquires whose outcome that client never learned — and an extend stored the same
+//!   token back; and no delete removed a lease while it was believed held (a holder's own release
+//!   ends its belief first), so a client's stale release cannot remove its own current lease.
 //! - **Fencing**: per key, the fencing tokens of successive acquisitions strictly increase, and the
 //!   guarded resource never accepted a token below one it had accepted. Stated assumption: the
 //!   key's server did not start twice within one second (memcached's start time has 1 s
@@ -74,25 +76,25 @@ pub struct Limits {
 struct Belief {
     client: usize,
     token: String,
-    /// When the acquire that began this belief was called (its request left at or after this).
-    requested: Duration,
+    /// The ttl of the acquire or extend that set `end`.
+    ttl_ms: i64,
     start: Duration,
     end: Duration,
-    /// When the call (acquire or extend) that set `end` began: the holder counts its validity
-    /// from about here.
-    end_counted_from: Duration,
-    /// When that call ended.
+    /// When the call (acquire or extend) that set `end` ended.
     end_set_at: Duration,
 }
 
-/// How much longer than the allowance covers a holder with clock `drift` believes, over a
-/// validity counted from `from` to `end`: zero unless its clock is slower than the allowance.
-pub fn slow_clock_excess(drift: f64, from: Duration, end: Duration) -> Duration {
-    if drift >= -DRIFT_ALLOWANCE {
+/// How much longer than the allowance covers a holder whose clock runs at 1 + `drift` believes
+/// in a lease of `ttl_ms`: zero unless its clock is slower than the allowance. The holder counts
+/// ttl − (1 % of ttl + 2 ms) on its own clock, which is (that) / (1 + drift) of real time.
+pub fn slow_clock_excess(drift: f64, ttl_ms: i64) -> Duration {
+    if drift >= -DRIFT_ALLOWANCE || !drift.is_finite() || drift <= -1.0 {
         return Duration::ZERO;
     }
-    let counted = end.saturating_sub(from).as_secs_f64();
-    Duration::from_secs_f64(counted * (1.0 - (1.0 + drift) / (1.0 - DRIFT_ALLOWANCE)))
+    let ttl = ttl_ms.max(0) as f64;
+    let counted = (ttl - (ttl / 100.0 + 2.0)).max(0.0);
+    let excess_ms = counted * (1.0 / (1.0 + drift) - 1.0 / (1.0 - DRIFT_ALLOWANCE));
+    Duration::from_secs_f64(excess_ms.max(0.0) / 1000.0)
 }
 
 pub fn check(
@@ -103,10 +105,10 @@ pub fn check(
 ) -> Report {
     let mut report = Report::default();
     let beliefs = check_calls(events, limits, &mut report);
-    check_mutual_exclusion(case, &beliefs, &server_of, &mut report);
+    check_mutual_exclusion(case, events, &beliefs, &mut report);
     check_validity(case, events, &beliefs, &mut report);
     check_fencing(case, events, &server_of, &mut report);
-    check_removals(events, &mut report);
+    check_removals(events, &beliefs, &mut report);
     report
 }
 
@@ -124,10 +126,10 @@ fn check_calls<'a>(
             client,
             op,
             key,
+            ttl_ms,
             started,
             ended,
             outcome,
-            ..
         } = event
         else {
             continue;
@@ -151,10 +153,9 @@ fn check_calls<'a>(
                 list.push(Belief {
                     client: *client,
                     token: token.clone(),
-                    requested: *started,
+                    ttl_ms: *ttl_ms,
                     start: *ended,
                     end: *valid_until,
-                    end_counted_from: *started,
                     end_set_at: *ended,
                 });
                 open.insert((*client, key), list.len() - 1);
@@ -165,13 +166,13 @@ fn check_calls<'a>(
                     beliefs.get_mut(key.as_str()),
                 ) {
                     let mut belief = list[i].clone();
-                    belief.end_counted_from = *started;
                     belief.end_set_at = *ended;
+                    belief.ttl_ms = *ttl_ms;
                     if *ended <= list[i].end {
                         // The holder now counts on the extended lease.
                         list[i].end = *valid_until;
-                        list[i].end_counted_from = *started;
                         list[i].end_set_at = *ended;
+                        list[i].ttl_ms = *ttl_ms;
                     } else {
                         // The old lease had run out before the extension's reply: a new belief.
                         belief.start = *ended;
@@ -215,52 +216,74 @@ fn check_calls<'a>(
     beliefs
 }
 
-/// Instants at which a server lost every item: an eviction; a crash, whose process dies at the
-/// fault's start — and whose restart at its end, if an overlapping crash already restarted the
-/// server, restarts a running process and loses its items too.
-fn item_losses(case: &Case) -> Vec<(usize, Duration)> {
-    let mut losses = Vec::new();
-    for f in &case.faults {
-        if let Some(server) = f.kind.loses_items() {
-            losses.push((server, f.at));
-            if matches!(
-                f.kind,
-                FaultKind::Crash { .. } | FaultKind::Reincarnate { .. }
-            ) {
-                losses.push((server, f.at + f.duration));
+/// When the server first stored each token, and when it lost each token without being asked.
+struct ItemLives<'a> {
+    stored: HashMap<&'a [u8], Duration>,
+    dropped: HashMap<&'a [u8], Vec<Duration>>,
+}
+
+impl<'a> ItemLives<'a> {
+    fn new(events: &'a [Event]) -> Self {
+        let mut lives = ItemLives {
+            stored: HashMap::new(),
+            dropped: HashMap::new(),
+        };
+        for event in events {
+            match event {
+                Event::Store { value, at, .. } => {
+                    lives.stored.entry(value).or_insert(*at);
+                }
+                Event::Drop { value, at, .. } => {
+                    lives.dropped.entry(value).or_default().push(*at);
+                }
+                _ => {}
             }
         }
+        lives
     }
-    losses
+
+    /// The server lost `token`'s item after storing it and no later than `by`.
+    fn lost_before(&self, token: &str, by: Duration) -> bool {
+        let token = token.as_bytes();
+        let Some(&stored) = self.stored.get(token) else {
+            return false;
+        };
+        self.dropped
+            .get(token)
+            .is_some_and(|drops| drops.iter().any(|&at| stored <= at && at <= by))
+    }
 }
 
 fn check_mutual_exclusion(
     case: &Case,
+    events: &[Event],
     beliefs: &HashMap<&str, Vec<Belief>>,
-    server_of: &impl Fn(&str) -> usize,
     report: &mut Report,
 ) {
-    let losses = item_losses(case);
+    let lives = ItemLives::new(events);
     let mut keys: Vec<&&str> = beliefs.keys().collect();
     keys.sort();
     for key in keys {
         let list = &beliefs[*key];
-        let server = server_of(key);
         // A belief that ended before it began (its acquire replied after its validity, or it was
         // released at once) covers no instant.
         let held: Vec<&Belief> = list.iter().filter(|b| b.start < b.end).collect();
         for (i, a) in held.iter().enumerate() {
             for b in &held[i + 1..] {
-                if a.client == b.client || !(a.start < b.end && b.start < a.end) {
+                // One lease believed twice (re-believed after a late extension) is no overlap;
+                // two leases are, even when one client holds both.
+                if a.token == b.token || !(a.start < b.end && b.start < a.end) {
                     continue;
                 }
                 let (first, second) = if a.start <= b.start { (a, b) } else { (b, a) };
-                let lost = losses
-                    .iter()
-                    .any(|&(s, at)| s == server && first.requested <= at && at <= second.start);
+                let second_stored = lives
+                    .stored
+                    .get(second.token.as_bytes())
+                    .copied()
+                    .unwrap_or(second.start);
+                let lost = lives.lost_before(&first.token, second_stored);
                 let overlap = first.end.min(second.end) - second.start;
-                let excess =
-                    slow_clock_excess(case.drift[first.client], first.end_counted_from, first.end);
+                let excess = slow_clock_excess(case.drift[first.client], first.ttl_ms);
                 if lost {
                     report.excuse(LOST_ITEM);
                 } else if overlap <= excess {
@@ -327,11 +350,7 @@ fn check_validity(
             if belief.end <= lives_until {
                 continue;
             }
-            let excess = slow_clock_excess(
-                case.drift[belief.client],
-                belief.end_counted_from,
-                belief.end,
-            );
+            let excess = slow_clock_excess(case.drift[belief.client], belief.ttl_ms);
             if belief.end - lives_until <= excess {
                 report.excuse(SLOW_CLOCK);
             } else {
@@ -441,8 +460,13 @@ fn check_fencing(
 }
 
 /// Every delete or compare-and-set touched only an item that the server had stored for the
-/// client that sent it, and an extend kept the token.
-fn check_removals(events: &[Event], report: &mut Report) {
+/// client that sent it, an extend kept the token, and no delete removed a lease while it was
+/// believed held.
+fn check_removals(events: &[Event], beliefs: &HashMap<&str, Vec<Belief>>, report: &mut Report) {
+    let mut live: HashMap<&str, Vec<&Belief>> = HashMap::new();
+    for belief in beliefs.values().flatten() {
+        live.entry(belief.token.as_str()).or_default().push(belief);
+    }
     // token → the peer whose request stored it, whether or not that peer learnt the outcome.
     let mut stored_by: HashMap<&[u8], &str> = HashMap::new();
     for event in events {
@@ -480,6 +504,18 @@ fn check_removals(events: &[Event], report: &mut Report) {
         {
             report.violations.push(format!(
                 "extend safety: {peer} changed the owner token of a lease"
+            ));
+        }
+        let token = String::from_utf8_lossy(value);
+        if replaced_by.is_none()
+            && let Some(holder) = live
+                .get(token.as_ref())
+                .and_then(|list| list.iter().find(|b| b.start <= *at && *at < b.end))
+        {
+            report.violations.push(format!(
+                "release safety: {peer} deleted {} on mc{server} at {at:?} while c{} held that lease",
+                String::from_utf8_lossy(key),
+                holder.client
             ));
         }
     }

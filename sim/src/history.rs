@@ -71,6 +71,13 @@ pub enum Event {
         lives_until: Option<Duration>,
         at: Duration,
     },
+    /// The server lost an item without being asked to: evicted, or gone with its crashed process.
+    Drop {
+        server: usize,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        at: Duration,
+    },
     /// A write to the guarded resource with a fencing token, accepted or rejected as stale.
     Write {
         client: usize,

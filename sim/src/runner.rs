@@ -60,14 +60,17 @@ pub fn run_cases(
         } else {
             s.cases += 1;
         }
-        s.simulated += run.simulated;
-        s.acquisitions += run.report.acquisitions;
-        for (reason, n) in &run.report.excused {
-            *s.excused.entry(reason).or_default() += n;
-        }
-        s.stale_writes_rejected += run.report.stale_writes_rejected;
-        for (k, n) in run.faults {
-            *s.faults.entry(k).or_default() += n;
+        // Totals describe the cases; shrink runs are only counted.
+        if !s.failure_seen {
+            s.simulated += run.simulated;
+            s.acquisitions += run.report.acquisitions;
+            for (reason, n) in &run.report.excused {
+                *s.excused.entry(reason).or_default() += n;
+            }
+            s.stale_writes_rejected += run.report.stale_writes_rejected;
+            for (k, n) in run.faults {
+                *s.faults.entry(k).or_default() += n;
+            }
         }
         if !run.report.violations.is_empty() && !s.failure_seen {
             // Every run from here on is proptest shrinking this case.

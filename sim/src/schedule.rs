@@ -74,14 +74,68 @@ impl FaultKind {
         }
     }
 
-    /// Faults after which a holder may lose its item without knowing: mutual exclusion is only
-    /// promised when none of these hit the key's server during a lease.
-    pub fn loses_items(&self) -> Option<usize> {
+    /// The server this fault acts on, if any.
+    pub fn server(&self) -> Option<usize> {
         match self {
-            FaultKind::Crash { server }
+            FaultKind::Partition { server, .. }
+            | FaultKind::Hold { server, .. }
+            | FaultKind::Delay { server }
+            | FaultKind::LoseReply { server }
+            | FaultKind::Crash { server }
             | FaultKind::Reincarnate { server }
-            | FaultKind::Evict { server } => Some(*server),
+            | FaultKind::Evict { server }
+            | FaultKind::Full { server }
+            | FaultKind::Garbage { server } => Some(*server),
+            FaultKind::Pause { .. } => None,
+        }
+    }
+
+    /// The client this fault acts on, if any.
+    pub fn client(&self) -> Option<usize> {
+        match self {
+            FaultKind::Partition { client, .. }
+            | FaultKind::Hold { client, .. }
+            | FaultKind::Pause { client } => Some(*client),
             _ => None,
+        }
+    }
+
+    /// The same fault aimed at server `server % servers`: faults are generated for the most
+    /// servers a shape allows and folded onto the count a case draws, so that shrinking the count
+    /// keeps the rest of the case.
+    fn folded(self, servers: usize) -> FaultKind {
+        let fold = |s: usize| s % servers.max(1);
+        match self {
+            FaultKind::Partition { client, server } => FaultKind::Partition {
+                client,
+                server: fold(server),
+            },
+            FaultKind::Hold { client, server } => FaultKind::Hold {
+                client,
+                server: fold(server),
+            },
+            FaultKind::Delay { server } => FaultKind::Delay {
+                server: fold(server),
+            },
+            FaultKind::LoseReply { server } => FaultKind::LoseReply {
+                server: fold(server),
+            },
+            FaultKind::Crash { server } => FaultKind::Crash {
+                server: fold(server),
+            },
+            FaultKind::Reincarnate { server } => FaultKind::Reincarnate {
+                server: fold(server),
+            },
+            FaultKind::Evict { server } => FaultKind::Evict {
+                server: fold(server),
+            },
+            FaultKind::Full { server } => FaultKind::Full {
+                server: fold(server),
+            },
+            FaultKind::Garbage { server } => FaultKind::Garbage {
+                server: fold(server),
+            },
+            pause @ FaultKind::Pause { .. } => pause,
         }
     }
 }
@@ -117,7 +171,8 @@ pub struct Shape {
     pub kinds: Vec<&'static str>,
     pub max_faults: usize,
     /// Largest |drift| generated; the lock's allowance covers 1 %. Half the clients' drifts are
-    /// drawn close to it (within its last tenth), where a too-generous validity would show.
+    /// drawn within its last tenth (a quarter on the slow side, where a too-generous validity
+    /// would show).
     pub max_drift: f64,
 }
 
@@ -172,33 +227,42 @@ fn fault(
     })
 }
 
-/// Cases of this shape. Shrinking drops faults, shortens them, and zeroes drift.
+/// Cases of this shape. Shrinking drops faults, shortens them, zeroes drift and lowers the
+/// server count (faults are drawn for the most servers and folded onto the count drawn).
 pub fn cases(shape: &Shape) -> impl Strategy<Value = Case> + use<> {
-    let shape = shape.clone();
-    shape.servers.clone().prop_flat_map(move |servers| {
-        let clients = shape.clients;
-        let faults = if shape.kinds.is_empty() || shape.max_faults == 0 {
-            Just(Vec::new()).boxed()
-        } else {
-            proptest::collection::vec(
-                fault(clients, servers, shape.kinds.clone()),
-                0..=shape.max_faults,
-            )
-            .boxed()
-        };
-        let max_drift = shape.max_drift;
-        let one_drift = if max_drift > 0.0 {
-            prop_oneof![
-                (-max_drift..max_drift),
-                (max_drift * 0.9..max_drift),
-                (-max_drift..-max_drift * 0.9),
-            ]
-            .boxed()
-        } else {
-            Just(0.0).boxed()
-        };
-        let drift = proptest::collection::vec(one_drift, clients);
-        (any::<u64>(), drift, faults).prop_map(move |(seed, drift, mut faults)| {
+    let clients = shape.clients;
+    let max_servers = *shape.servers.end();
+    let faults = if shape.kinds.is_empty() || shape.max_faults == 0 {
+        Just(Vec::new()).boxed()
+    } else {
+        proptest::collection::vec(
+            fault(clients, max_servers.max(1), shape.kinds.clone()),
+            0..=shape.max_faults,
+        )
+        .boxed()
+    };
+    let max_drift = shape.max_drift;
+    // Half the clients anywhere in ±max, a quarter each just inside +max and -max.
+    let one_drift = if max_drift > 0.0 {
+        prop_oneof![
+            2 => -max_drift..max_drift,
+            1 => max_drift * 0.9..max_drift,
+            1 => -max_drift..-max_drift * 0.9,
+        ]
+        .boxed()
+    } else {
+        Just(0.0).boxed()
+    };
+    let drift = proptest::collection::vec(one_drift, clients);
+    (any::<u64>(), shape.servers.clone(), drift, faults).prop_map(
+        move |(seed, servers, drift, faults)| {
+            let mut faults: Vec<Fault> = faults
+                .into_iter()
+                .map(|f| Fault {
+                    kind: f.kind.folded(servers),
+                    ..f
+                })
+                .collect();
             faults.sort_by_key(|f| f.at);
             let drift = drift
                 .into_iter()
@@ -211,8 +275,8 @@ pub fn cases(shape: &Shape) -> impl Strategy<Value = Case> + use<> {
                 drift,
                 faults,
             }
-        })
-    })
+        },
+    )
 }
 
 /// The command that replays `case`, as printed for a failure: paste it into a shell in the
@@ -341,7 +405,12 @@ impl FromStr for Case {
                 "servers" => case.servers = value.parse().map_err(|_| "bad servers")?,
                 "drift" => {
                     case.drift = list()
-                        .map(|d| d.parse().map_err(|_| format!("bad drift {d:?}")))
+                        .map(|d| {
+                            d.parse::<f64>()
+                                .ok()
+                                .filter(|d| d.is_finite() && d.abs() < 0.5)
+                                .ok_or_else(|| format!("bad drift {d:?} (a number, |drift| < 0.5)"))
+                        })
                         .collect::<Result<_, _>>()?
                 }
                 "faults" => case.faults = list().map(str::parse).collect::<Result<_, _>>()?,
@@ -350,6 +419,14 @@ impl FromStr for Case {
         }
         if case.clients == 0 || case.servers == 0 || case.drift.len() != case.clients {
             return Err("a case needs clients, servers and one drift per client".into());
+        }
+        if let Some(f) = case.faults.iter().find(|f| {
+            f.kind.server().is_some_and(|s| s >= case.servers)
+                || f.kind.client().is_some_and(|c| c >= case.clients)
+        }) {
+            return Err(format!(
+                "fault {f} names a client or server the case does not have"
+            ));
         }
         Ok(case)
     }

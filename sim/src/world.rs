@@ -159,6 +159,14 @@ pub fn run(case: &Case, runtime: &'static Runtime) -> RunResult {
                 at: stored.at,
             });
         }
+        for dropped in std::mem::take(&mut handle.lock().drops) {
+            history.record(Event::Drop {
+                server: s,
+                key: dropped.key,
+                value: dropped.value,
+                at: dropped.at,
+            });
+        }
         for removal in std::mem::take(&mut handle.lock().removals) {
             history.record(Event::Removal {
                 server: s,
@@ -211,9 +219,7 @@ fn begin(sim: &mut turmoil::Sim<'_>, handles: &[ServerHandle], clients: usize, k
             handles[server].lock().keep_identity = true;
             sim.crash(format!("mc{server}"));
         }
-        FaultKind::Evict { server } => {
-            handles[server].lock().memcached.store.evict_all();
-        }
+        FaultKind::Evict { server } => handles[server].evict_all(sim.elapsed()),
         FaultKind::Garbage { server } => handles[server].lock().garbage = true,
         FaultKind::Full { server } => handles[server].lock().full = true,
         FaultKind::Pause { .. } => {}

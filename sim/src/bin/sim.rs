@@ -184,7 +184,11 @@ fn replay(text: &str, runtime: &'static Runtime) -> ExitCode {
 
 /// Cases done of total, shrink runs and simulation speed, redrawn in place (terminals only).
 fn progress_bar(cases: u32) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(u64::from(cases));
+    // On stdout, which is what was checked to be a terminal.
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(u64::from(cases)),
+        indicatif::ProgressDrawTarget::stdout(),
+    );
     if let Ok(style) =
         indicatif::ProgressStyle::with_template("sim: {pos}/{len} cases [{elapsed_precise}] {msg}")
     {

@@ -152,17 +152,19 @@ impl FakeMemcached {
         // the checker sees a lease overwritten by someone else however it happened.
         let previous = self.store.peek(&key, now).map(|i| i.value.clone());
         let journal = (key.clone(), value.clone());
+        if self.full {
+            // memcached allocates the new item before it looks at the key: when memory is full
+            // every store fails this way, whatever the key holds.
+            return reply(
+                total,
+                b"SERVER_ERROR out of memory storing object\r\n".to_vec(),
+            );
+        }
         let (status, cas) = match (mode, existing) {
             (Mode::Cas, None) => ("NF", 0),
             (Mode::Cas, Some(have)) if Some(have) != flags.compare_cas => ("EX", 0),
             (Mode::Add, Some(_)) => ("NS", 0),
             (Mode::Replace, None) => ("NS", 0),
-            _ if self.full => {
-                return reply(
-                    total,
-                    b"SERVER_ERROR out of memory storing object\r\n".to_vec(),
-                );
-            }
             _ => match self.store.put_item(
                 &key,
                 value,
@@ -327,11 +329,11 @@ impl FakeMemcached {
         let exptime = Store::realtime(exptime, now, self.process_started);
         let existing = self.store.peek(key, now).map(|i| i.cas);
         let answer: &[u8] = match (tokens[0], existing, compare) {
+            _ if self.full => b"SERVER_ERROR out of memory storing object\r\n",
             (b"add", Some(_), _) => b"NOT_STORED\r\n",
             (b"replace", None, _) => b"NOT_STORED\r\n",
             (b"cas", None, _) => b"NOT_FOUND\r\n",
             (b"cas", Some(have), Some(want)) if have != want => b"EXISTS\r\n",
-            _ if self.full => b"SERVER_ERROR out of memory storing object\r\n",
             _ => match self.store.put(key, value, client_flags, exptime) {
                 Ok(_) => b"STORED\r\n",
                 Err(StoreError::OutOfMemory) => b"SERVER_ERROR out of memory storing object\r\n",

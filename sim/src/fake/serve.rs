@@ -28,6 +28,14 @@ pub struct Stored {
     pub at: Duration,
 }
 
+/// An item the server lost without being asked to: evicted, or gone with its process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub at: Duration,
+}
+
 /// A delete or compare-and-set the server applied, attributed to the connection that sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Removal {
@@ -55,20 +63,43 @@ pub struct ServerState {
     pub full: bool,
     pub stores: Vec<Stored>,
     pub removals: Vec<Removal>,
+    pub drops: Vec<Dropped>,
+}
+
+impl ServerState {
+    /// Records every item as lost at `at` (simulated time).
+    fn drop_all(&mut self, at: Duration) {
+        let lost = self.memcached.store.contents();
+        self.drops.extend(
+            lost.into_iter()
+                .map(|(key, value)| Dropped { key, value, at }),
+        );
+    }
 }
 
 impl ServerState {
     /// The server's `current_time`.
     pub fn tick(&self) -> u64 {
-        START_TICK + ((self.started.elapsed() + self.phase).as_secs())
+        tick_after(self.started.elapsed() + self.phase)
     }
 
     /// How long an item stored now with expiry tick `exptime` is sure to live, whatever the
     /// phase of the server's one-second tick: (exptime − now) − 1 seconds. memcached may drop it
     /// up to a second later, but nobody may count on that.
     fn guaranteed_life(&self, exptime: u64) -> Duration {
-        Duration::from_secs(exptime.saturating_sub(self.tick()).saturating_sub(1))
+        guaranteed_life(exptime, self.tick())
     }
+}
+
+/// memcached's `current_time` once `since_start` (time since the process started, plus the
+/// tick's phase) has passed.
+fn tick_after(since_start: Duration) -> u64 {
+    START_TICK + since_start.as_secs()
+}
+
+/// How long an item with expiry tick `exptime`, stored at tick `now`, is sure to live.
+fn guaranteed_life(exptime: u64, now: u64) -> Duration {
+    Duration::from_secs(exptime.saturating_sub(now).saturating_sub(1))
 }
 
 #[derive(Clone)]
@@ -96,6 +127,7 @@ impl ServerHandle {
             full: false,
             stores: Vec::new(),
             removals: Vec::new(),
+            drops: Vec::new(),
         })))
     }
 
@@ -104,10 +136,20 @@ impl ServerHandle {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Memory pressure: every item is evicted (and recorded as lost at `at`, simulated time:
+    /// the caller knows it, as this may run outside any simulated host).
+    pub fn evict_all(&self, at: Duration) {
+        let mut state = self.lock();
+        state.drop_all(at);
+        state.memcached.store.evict_all();
+    }
+
     /// Starts a new process in this slot: all items and the CAS counter are gone. With
     /// `keep_identity` set, the new process reports the old one's pid and start time.
     pub fn restart(&self, config: ServerConfig, pid: u64, phase: Duration) {
         let mut state = self.lock();
+        // The old process's items are gone (they became unreachable when it crashed).
+        state.drop_all(turmoil::sim_elapsed().unwrap_or_default());
         let (pid, started) = if std::mem::take(&mut state.keep_identity) {
             state.memcached.identity()
         } else {
@@ -224,5 +266,36 @@ pub async fn serve_tokio(
         tokio::spawn(async move {
             let _ = serve_connection(stream, peer.to_string(), server).await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whatever the phase of the server's one-second tick when an item is stored with `T2`, the
+    /// server still has it until its guaranteed life (1 s) has passed: the checker's validity
+    /// property relies on this.
+    #[test]
+    fn an_item_lives_at_least_its_guaranteed_life() {
+        for phase_ns in [0, 1, 500_000_000, 999_000_000, 999_999_999] {
+            let stored_at = Duration::from_nanos(phase_ns);
+            let now = tick_after(stored_at);
+            let exptime = now + 2;
+            let life = guaranteed_life(exptime, now);
+            assert_eq!(life, Duration::from_secs(1), "phase {phase_ns} ns");
+            let last_instant = stored_at + life - Duration::from_nanos(1);
+            assert!(
+                tick_after(last_instant) < exptime,
+                "phase {phase_ns} ns: expired before its guaranteed life"
+            );
+            // And memcached may indeed drop it right after: the bound is tight.
+            if phase_ns == 999_999_999 {
+                assert_eq!(
+                    tick_after(stored_at + life + Duration::from_nanos(1)),
+                    exptime
+                );
+            }
+        }
     }
 }

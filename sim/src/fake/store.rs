@@ -196,6 +196,14 @@ impl Store {
     }
 
     /// Evicts every item (the simulation's "memory pressure" fault); returns how many.
+    /// Every item's key and value (expired ones too: memcached drops those lazily).
+    pub fn contents(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.items
+            .iter()
+            .map(|(key, item)| (key.clone(), item.value.clone()))
+            .collect()
+    }
+
     pub fn evict_all(&mut self) -> usize {
         let n = self.items.len();
         self.flush();
