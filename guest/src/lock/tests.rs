@@ -332,6 +332,12 @@ fn lock_items(lock: &MemcachedLock<Scripted>) -> Vec<(Vec<u8>, Vec<u8>, u64)> {
         .collect()
 }
 
+/// Requests the server received that start with `prefix`.
+fn sent(lock: &MemcachedLock<Scripted>, prefix: &str) -> usize {
+    let server = lock.host().server.borrow();
+    server.log.iter().filter(|l| l.starts_with(prefix)).count()
+}
+
 fn stored_cas(lock: &MemcachedLock<Scripted>) -> Option<u64> {
     lock_items(lock).first().map(|(_, _, cas)| *cas)
 }
@@ -356,14 +362,7 @@ fn an_acquire_applied_before_its_reply_was_lost_is_adopted_not_resent() {
         .expect("no error")
         .expect("held: the lookup found our token");
     assert_eq!(stored_cas(&lock), Some(lease.cas));
-    let adds = lock
-        .host()
-        .server
-        .borrow()
-        .log
-        .iter()
-        .filter(|l| l.starts_with("ms "))
-        .count();
+    let adds = sent(&lock, "ms ");
     assert_eq!(adds, 1, "the add was not sent twice");
 }
 
@@ -508,14 +507,7 @@ fn a_blocking_acquire_whose_sleep_is_cancelled_ends_at_once_holding_nothing() {
         .acquire(None, b"job", 2_000, 60_000)
         .expect_err("cancelled");
     assert_eq!(error.code, Code::Cancelled);
-    let attempts = lock
-        .host()
-        .server
-        .borrow()
-        .log
-        .iter()
-        .filter(|l| l.starts_with("ms "))
-        .count();
+    let attempts = sent(&lock, "ms ");
     assert_eq!(attempts, 1, "no attempt after the cancelled sleep");
 }
 

@@ -28,6 +28,16 @@ fn limits() -> Limits {
     }
 }
 
+/// Exactly one violation, of the property named `property`.
+fn assert_one_violation(report: &Report, property: &str) {
+    assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
+    assert!(
+        report.violations[0].starts_with(property),
+        "{:?}",
+        report.violations
+    );
+}
+
 fn run(case: &Case, events: &[Event]) -> Report {
     check(case, events, &limits(), |_| 0)
 }
@@ -152,12 +162,7 @@ fn an_overlap_of_two_holders_is_reported() {
         .acquire(0, "a", 0, 10, 1000, 2000)
         .acquire(1, "b", 500, 510, 1500, 2500);
     let report = run(&case(vec![], vec![0.0, 0.0]), &story.0);
-    assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
-    assert!(
-        report.violations[0].starts_with("mutual exclusion"),
-        "{:?}",
-        report.violations
-    );
+    assert_one_violation(&report, "mutual exclusion");
 }
 
 #[test]
@@ -203,12 +208,7 @@ fn two_leases_of_one_client_overlapping_are_reported() {
         .acquire(0, "a", 0, 10, 1000, 2000)
         .acquire(0, "a2", 500, 510, 1500, 2500);
     let report = run(&case(vec![], vec![0.0]), &story.0);
-    assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
-    assert!(
-        report.violations[0].starts_with("mutual exclusion"),
-        "{:?}",
-        report.violations
-    );
+    assert_one_violation(&report, "mutual exclusion");
 }
 
 #[test]
@@ -219,12 +219,7 @@ fn deleting_a_lease_while_it_is_believed_held_is_reported_even_by_its_own_client
         .acquire(0, "a2", 0, 10, 1000, 2000)
         .removal(0, "a2", None, 300);
     let report = run(&case(vec![], vec![0.0]), &story.0);
-    assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
-    assert!(
-        report.violations[0].starts_with("release safety"),
-        "{:?}",
-        report.violations
-    );
+    assert_one_violation(&report, "release safety");
 }
 
 #[test]
@@ -314,12 +309,7 @@ fn an_extend_by_a_non_owner_is_reported() {
         .acquire(1, "b", 0, 10, 1000, 2000)
         .removal(0, "b", Some("b"), 300);
     let report = run(&case(vec![], vec![0.0, 0.0]), &story.0);
-    assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
-    assert!(
-        report.violations[0].starts_with("extended safety"),
-        "{:?}",
-        report.violations
-    );
+    assert_one_violation(&report, "extended safety");
     // An extend that swaps in another token is reported even by the owner.
     let mut story = Story::default();
     story
@@ -341,12 +331,7 @@ fn a_fencing_token_regression_is_reported() {
         .acquire_with_fence(0, "a", 100, 50)
         .acquire_with_fence(1, "b", 200, 40);
     let report = run(&case(vec![], vec![0.0, 0.0]), &story.0);
-    assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
-    assert!(
-        report.violations[0].starts_with("fencing"),
-        "{:?}",
-        report.violations
-    );
+    assert_one_violation(&report, "fencing");
     // Across a restart that kept the start second, it is an excused assumption.
     let reincarnate = Fault {
         kind: FaultKind::Reincarnate { server: 0 },
@@ -364,12 +349,7 @@ fn a_belief_that_outlives_its_item_is_reported() {
     let mut story = Story::default();
     story.acquire(0, "a", 0, 10, 1500, 1000);
     let report = run(&case(vec![], vec![0.0]), &story.0);
-    assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
-    assert!(
-        report.violations[0].starts_with("validity"),
-        "{:?}",
-        report.violations
-    );
+    assert_one_violation(&report, "validity");
     // Released before the item expires: fine.
     let mut story = Story::default();
     story.acquire(0, "a", 0, 10, 1500, 1000).release(0, 900);
