@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-/// One connection's ConfigParams (`host`, `port`, `uri`).
-pub type ConnectionParams = Vec<(String, String)>;
+/// One connection's ConfigParams (`host`, `port`, `uri`): the component's own type.
+pub use memlock_guest::driver::ConnectionParams;
 
 /// pip-services `IDiscovery.resolveAll`.
 pub trait Discovery: Send + Sync + 'static {

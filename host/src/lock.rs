@@ -38,7 +38,7 @@ use crate::runtime::Runtime;
 use crate::state::HostState;
 
 /// Longest blocking-acquire timeout the component accepts (2^40 ms, about 34 years): "forever".
-pub const MAX_TIMEOUT_MS: i64 = 1 << 40;
+pub use memlock_guest::lock::MAX_TIMEOUT_MS;
 
 /// What a lock instance's imports are backed by.
 #[derive(Clone)]
@@ -464,9 +464,7 @@ impl Lock {
 
     /// The home instance that serves `key`.
     fn home_for(&self, key: &[u8]) -> Slot {
-        let hash = key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+        let hash = memlock_guest::driver::servers::fnv1a(key);
         Slot::Home(Arc::clone(
             &self.home[(hash % self.home.len() as u64) as usize],
         ))
