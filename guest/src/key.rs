@@ -1,8 +1,9 @@
 //! Lock keys: any byte string, sent base64-encoded with the meta protocol's `b` flag.
 //!
 //! memcached splits a command line on spaces and ends it at `\r\n`, so a raw key containing either
-//! turns the rest of the key into flags or whole new commands (memcached-facts.md: `"lockI T0"` made a
-//! lease permanent, `"x\r\nflush_all"` flushed the cache). Base64 makes every byte string a single
+//! turns the rest of the key into flags or whole new commands (`docs/memcached-facts.md`; a raw
+//! `"lockI T0"` makes a lease permanent, `"x\r\nflush_all"` flushes the cache, both tested in
+//! `tests/tests/keys.rs`). Base64 makes every byte string a single
 //! token of `[A-Za-z0-9+/=]`; the server decodes it, so the item is stored under exactly the caller's
 //! key and old clients that send the same key raw contend for the same item.
 //!
