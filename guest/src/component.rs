@@ -9,7 +9,7 @@ use crate::prelude::*;
 use core::cell::RefCell;
 
 use crate::driver::{ConnectionParams, Host, SocketError};
-use crate::error::{Category, LockError};
+use crate::error::{Category, Code, LockError};
 use crate::random::{RandomPool, RandomUnavailable};
 
 wit_bindgen::generate!({
@@ -177,7 +177,25 @@ fn to_wit_error(e: LockError) -> wit::LockError {
             Category::Conflict => wit::ErrorCategory::Conflict,
             Category::Unsupported => wit::ErrorCategory::Unsupported,
         },
-        code: e.code.as_str().to_owned(),
+        code: match e.code {
+            Code::InvalidConfig => wit::ErrorCode::InvalidConfig,
+            Code::NoConnection => wit::ErrorCode::NoConnection,
+            Code::CannotResolve => wit::ErrorCode::CannotResolve,
+            Code::NotOpened => wit::ErrorCode::NotOpened,
+            Code::InvalidKey => wit::ErrorCode::InvalidKey,
+            Code::InvalidTtl => wit::ErrorCode::InvalidTtl,
+            Code::InvalidLease => wit::ErrorCode::InvalidLease,
+            Code::LockTimeout => wit::ErrorCode::LockTimeout,
+            Code::LockLost => wit::ErrorCode::LockLost,
+            Code::Unsupported => wit::ErrorCode::Unsupported,
+            Code::ConnectFailed => wit::ErrorCode::ConnectFailed,
+            Code::Timeout => wit::ErrorCode::Timeout,
+            Code::ServerDown => wit::ErrorCode::ServerDown,
+            Code::Protocol => wit::ErrorCode::ProtocolError,
+            Code::ServerError => wit::ErrorCode::ServerError,
+            Code::ClientError => wit::ErrorCode::ClientError,
+            Code::Cancelled => wit::ErrorCode::Cancelled,
+        },
         message: e.message,
         correlation_id: e.correlation_id,
     }

@@ -36,11 +36,89 @@ impl ErrorCategory {
     }
 }
 
+/// pip-services error codes, as the component reports them (README "Errors" says when).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    InvalidConfig,
+    NoConnection,
+    CannotResolve,
+    NotOpened,
+    InvalidKey,
+    InvalidTtl,
+    InvalidLease,
+    LockTimeout,
+    LockLost,
+    Unsupported,
+    ConnectFailed,
+    Timeout,
+    ServerDown,
+    ProtocolError,
+    ServerError,
+    ClientError,
+    Cancelled,
+}
+
+impl ErrorCode {
+    /// The pip-services spelling (`LockTimeout` is `"LOCK_TIMEOUT"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidConfig => "INVALID_CONFIG",
+            ErrorCode::NoConnection => "NO_CONNECTION",
+            ErrorCode::CannotResolve => "CANNOT_RESOLVE",
+            ErrorCode::NotOpened => "NOT_OPENED",
+            ErrorCode::InvalidKey => "INVALID_KEY",
+            ErrorCode::InvalidTtl => "INVALID_TTL",
+            ErrorCode::InvalidLease => "INVALID_LEASE",
+            ErrorCode::LockTimeout => "LOCK_TIMEOUT",
+            ErrorCode::LockLost => "LOCK_LOST",
+            ErrorCode::Unsupported => "UNSUPPORTED",
+            ErrorCode::ConnectFailed => "CONNECT_FAILED",
+            ErrorCode::Timeout => "TIMEOUT",
+            ErrorCode::ServerDown => "SERVER_DOWN",
+            ErrorCode::ProtocolError => "PROTOCOL_ERROR",
+            ErrorCode::ServerError => "SERVER_ERROR",
+            ErrorCode::ClientError => "CLIENT_ERROR",
+            ErrorCode::Cancelled => "CANCELLED",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<bindings::ErrorCode> for ErrorCode {
+    fn from(code: bindings::ErrorCode) -> Self {
+        use bindings::ErrorCode as W;
+        match code {
+            W::InvalidConfig => ErrorCode::InvalidConfig,
+            W::NoConnection => ErrorCode::NoConnection,
+            W::CannotResolve => ErrorCode::CannotResolve,
+            W::NotOpened => ErrorCode::NotOpened,
+            W::InvalidKey => ErrorCode::InvalidKey,
+            W::InvalidTtl => ErrorCode::InvalidTtl,
+            W::InvalidLease => ErrorCode::InvalidLease,
+            W::LockTimeout => ErrorCode::LockTimeout,
+            W::LockLost => ErrorCode::LockLost,
+            W::Unsupported => ErrorCode::Unsupported,
+            W::ConnectFailed => ErrorCode::ConnectFailed,
+            W::Timeout => ErrorCode::Timeout,
+            W::ServerDown => ErrorCode::ServerDown,
+            W::ProtocolError => ErrorCode::ProtocolError,
+            W::ServerError => ErrorCode::ServerError,
+            W::ClientError => ErrorCode::ClientError,
+            W::Cancelled => ErrorCode::Cancelled,
+        }
+    }
+}
+
 /// A failure reported by the lock (see README "Errors" for every code).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockError {
     pub category: ErrorCategory,
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
     pub correlation_id: Option<String>,
 }
@@ -67,7 +145,7 @@ impl From<bindings::LockError> for LockError {
         };
         LockError {
             category,
-            code: e.code,
+            code: e.code.into(),
             message: e.message,
             correlation_id: e.correlation_id,
         }
@@ -91,10 +169,10 @@ impl Error {
         Error::Runtime(e.into())
     }
 
-    /// The pip-services code of a lock error (`LOCK_TIMEOUT`, ...); `None` for runtime failures.
-    pub fn code(&self) -> Option<&str> {
+    /// The pip-services code of a lock error; `None` for runtime failures.
+    pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            Error::Lock(e) => Some(&e.code),
+            Error::Lock(e) => Some(e.code),
             Error::Runtime(_) => None,
         }
     }

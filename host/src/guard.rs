@@ -163,7 +163,7 @@ async fn renew(
                     let _ = state.send(State::Held(lease.clone()));
                     break;
                 }
-                Some(Err(Error::Lock(e))) if e.code == "LOCK_LOST" => {
+                Some(Err(Error::Lock(e))) if e.code == crate::ErrorCode::LockLost => {
                     let _ = state.send(State::Lost(LeaseLost::Lost(e.message)));
                     return;
                 }
@@ -199,7 +199,7 @@ impl Lock {
         if lease.valid_until.is_none() || lease.ttl.is_zero() {
             return Err(Error::Lock(crate::error::LockError {
                 category: crate::error::ErrorCategory::BadRequest,
-                code: "INVALID_LEASE".into(),
+                code: crate::ErrorCode::InvalidLease,
                 message: "a lease parsed from a handle has no ttl or valid-until to renew by: \
                           extend it first (Lock::extend returns a lease that has both) and guard \
                           the extended lease"

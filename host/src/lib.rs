@@ -22,7 +22,7 @@ pub mod runtime;
 mod state;
 
 pub use discovery::{Discovery, MemoryDiscovery};
-pub use error::{Error, ErrorCategory, LockError};
+pub use error::{Error, ErrorCategory, ErrorCode, LockError};
 pub use guard::{LeaseGuard, LeaseLost};
 pub use lease::{FencingToken, Lease, OwnerToken, ServerEpoch};
 pub use lock::{Environment, Lock};

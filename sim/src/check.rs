@@ -33,6 +33,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use memlock_host::ErrorCode;
+
 use crate::history::{Event, Op, Outcome};
 use crate::schedule::{Case, FaultKind};
 
@@ -184,14 +186,15 @@ fn check_calls<'a>(
             }
             Outcome::Error { code } => {
                 let documented = [
-                    "LOCK_TIMEOUT",
-                    "LOCK_LOST",
-                    "CONNECT_FAILED",
-                    "TIMEOUT",
-                    "SERVER_DOWN",
-                    "PROTOCOL_ERROR",
-                    "SERVER_ERROR",
-                ];
+                    ErrorCode::LockTimeout,
+                    ErrorCode::LockLost,
+                    ErrorCode::ConnectFailed,
+                    ErrorCode::Timeout,
+                    ErrorCode::ServerDown,
+                    ErrorCode::ProtocolError,
+                    ErrorCode::ServerError,
+                ]
+                .map(ErrorCode::as_str);
                 if !documented.contains(&code.as_str()) {
                     report.violations.push(format!(
                         "documented errors: client c{client} {op:?} {key} failed with {code}"

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use memlock_host::{Environment, Lease, Lock, MemoryDiscovery, Runtime};
+use memlock_host::{Environment, ErrorCode, Lease, Lock, MemoryDiscovery, Runtime};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -78,7 +78,7 @@ fn record(
 }
 
 fn error_code(e: &memlock_host::Error) -> String {
-    e.code().unwrap_or("RUNTIME").to_string()
+    e.code().map_or("RUNTIME", ErrorCode::as_str).to_string()
 }
 
 /// The outcome of a successful acquire: token, valid-until in simulated time, fencing token.
@@ -252,7 +252,7 @@ pub async fn run_client(
                 break;
             }
             // A server still marked down, or a connection still recovering: keep trying until the bound.
-            Err(e) if e.code() != Some("LOCK_TIMEOUT") && history::now() < deadline => {
+            Err(e) if e.code() != Some(ErrorCode::LockTimeout) && history::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(e) => {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use memlock_host::{Environment, ErrorCategory, Lock, MemoryDiscovery};
+use memlock_host::{Environment, ErrorCategory, ErrorCode, Lock, MemoryDiscovery};
 use memlock_tests::{Memcached, runtime};
 
 #[tokio::test]
@@ -18,7 +18,7 @@ async fn bad_values_are_misconfiguration_errors_naming_the_key() {
         ("options.unknown", "1"),
     ] {
         let err = lock.configure(&[(key, value)]).await.expect_err(key);
-        assert_eq!(err.code(), Some("INVALID_CONFIG"), "{key}: {err}");
+        assert_eq!(err.code(), Some(ErrorCode::InvalidConfig), "{key}: {err}");
         assert_eq!(err.category(), ErrorCategory::Misconfiguration);
         assert!(err.to_string().contains(key), "{err}");
     }
@@ -31,7 +31,7 @@ async fn no_connection_is_reported_at_open() {
         .await
         .expect("empty config");
     let err = lock.open(Some("o")).await.expect_err("nothing configured");
-    assert_eq!(err.code(), Some("NO_CONNECTION"));
+    assert_eq!(err.code(), Some(ErrorCode::NoConnection));
 }
 
 #[tokio::test]
@@ -69,7 +69,7 @@ async fn discovery_key_resolves_through_references() {
         .open(None)
         .await
         .expect_err("no discovery referenced yet");
-    assert_eq!(err.code(), Some("CANNOT_RESOLVE"));
+    assert_eq!(err.code(), Some(ErrorCode::CannotResolve));
     lock.set_references(&["pip-services:discovery:memory:default:1.0".to_string()])
         .await
         .expect("refs");

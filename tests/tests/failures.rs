@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use memlock_host::ErrorCategory;
+use memlock_host::ErrorCode;
 use memlock_tests::fake_server::{FakeServer, Script};
 use memlock_tests::raw::Raw;
 use memlock_tests::{Memcached, open_lock, runtime};
@@ -33,7 +34,7 @@ async fn server_down_is_a_connection_error() {
         .try_acquire_lock(Some("down"), b"k", 1000)
         .await
         .expect_err("nothing listens");
-    assert_eq!(err.code(), Some("CONNECT_FAILED"), "{err}");
+    assert_eq!(err.code(), Some(ErrorCode::ConnectFailed), "{err}");
     assert_eq!(err.category(), ErrorCategory::NoResponse);
     assert!(started.elapsed() < Duration::from_millis(500) + SLACK);
 }
@@ -52,13 +53,13 @@ async fn failing_server_is_marked_down_then_retried() {
             .try_acquire_lock(None, b"k", 1000)
             .await
             .expect_err("down");
-        assert_eq!(err.code(), Some("CONNECT_FAILED"));
+        assert_eq!(err.code(), Some(ErrorCode::ConnectFailed));
     }
     let err = lock
         .try_acquire_lock(None, b"k", 1000)
         .await
         .expect_err("marked down");
-    assert_eq!(err.code(), Some("SERVER_DOWN"), "{err}");
+    assert_eq!(err.code(), Some(ErrorCode::ServerDown), "{err}");
 }
 
 #[tokio::test]
@@ -77,7 +78,7 @@ async fn stalled_server_times_out_and_the_orphan_is_cleaned_up() {
         .try_acquire_lock(Some("stall"), b"orphan", 60_000)
         .await
         .expect_err("stalled");
-    assert_eq!(err.code(), Some("TIMEOUT"), "{err}");
+    assert_eq!(err.code(), Some(ErrorCode::Timeout), "{err}");
     assert!(
         started.elapsed() < Duration::from_millis(500) + SLACK,
         "took {:?}",
@@ -129,7 +130,11 @@ async fn garbage_replies_are_protocol_errors() {
             .try_acquire_lock(None, b"k", 1000)
             .await
             .expect_err("garbage");
-        assert_eq!(err.code(), Some("PROTOCOL_ERROR"), "{reply:?}: {err}");
+        assert_eq!(
+            err.code(),
+            Some(ErrorCode::ProtocolError),
+            "{reply:?}: {err}"
+        );
         assert_eq!(err.category(), ErrorCategory::FailedInvocation);
         assert!(started.elapsed() < Duration::from_secs(1) + SLACK);
     }
@@ -139,7 +144,7 @@ async fn garbage_replies_are_protocol_errors() {
         .try_acquire_lock(None, b"k", 1000)
         .await
         .expect_err("endless line");
-    assert_eq!(err.code(), Some("PROTOCOL_ERROR"), "{err}");
+    assert_eq!(err.code(), Some(ErrorCode::ProtocolError), "{err}");
 }
 
 #[tokio::test]
@@ -150,7 +155,7 @@ async fn reply_cut_off_by_close_is_a_connection_error() {
         .try_acquire_lock(None, b"k", 1000)
         .await
         .expect_err("closed mid-reply");
-    assert_eq!(err.code(), Some("CONNECT_FAILED"), "{err}");
+    assert_eq!(err.code(), Some(ErrorCode::ConnectFailed), "{err}");
 }
 
 #[tokio::test]
@@ -163,7 +168,7 @@ async fn server_errors_mean_not_acquired() {
         .try_acquire_lock(None, b"k", 1000)
         .await
         .expect_err("out of memory");
-    assert_eq!(err.code(), Some("SERVER_ERROR"), "{err}");
+    assert_eq!(err.code(), Some(ErrorCode::ServerError), "{err}");
 }
 
 #[tokio::test]
@@ -186,6 +191,6 @@ async fn full_memcached_refuses_the_lock() {
             lease.owner_token.to_string().as_bytes()
         ),
         Ok(None) => panic!("nobody holds k"),
-        Err(err) => assert_eq!(err.code(), Some("SERVER_ERROR"), "{err}"),
+        Err(err) => assert_eq!(err.code(), Some(ErrorCode::ServerError), "{err}"),
     }
 }

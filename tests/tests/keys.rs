@@ -1,6 +1,7 @@
 //! Keys cannot inject commands: every byte string is one base64 token, and the limit is checked.
 
 use memlock_host::ErrorCategory;
+use memlock_host::ErrorCode;
 use memlock_tests::raw::Raw;
 use memlock_tests::{Memcached, open_lock};
 
@@ -52,7 +53,7 @@ async fn oversize_and_empty_keys_are_refused() {
             .expect_err("invalid key");
         assert_eq!(
             err.code(),
-            Some("INVALID_KEY"),
+            Some(ErrorCode::InvalidKey),
             "{} bytes: {err}",
             key.len()
         );
@@ -69,5 +70,5 @@ async fn oversize_and_empty_keys_are_refused() {
         .try_acquire_lock(None, b"seven67", 1000)
         .await
         .expect_err("7 bytes do not");
-    assert_eq!(err.code(), Some("INVALID_KEY"));
+    assert_eq!(err.code(), Some(ErrorCode::InvalidKey));
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use memlock_host::ErrorCode;
 use memlock_tests::raw::Raw;
 use memlock_tests::{Memcached, must_acquire, open_lock};
 
@@ -52,7 +53,7 @@ async fn another_instance_cannot_extend_a_lease_it_does_not_hold() {
         .extend(Some("x"), &stale, 60_000)
         .await
         .expect_err("B's lease is gone");
-    assert_eq!(err.code(), Some("LOCK_LOST"), "{err}");
+    assert_eq!(err.code(), Some(ErrorCode::LockLost), "{err}");
     let item = Raw::connect(server.port())
         .get(b"job")
         .expect("A still holds it");
@@ -67,7 +68,7 @@ async fn another_instance_cannot_extend_a_lease_it_does_not_hold() {
             .await
             .expect_err("expired")
             .code(),
-        Some("LOCK_LOST")
+        Some(ErrorCode::LockLost)
     );
 }
 
@@ -84,7 +85,7 @@ async fn extend_after_restart_is_lost_and_touches_the_new_holder_not() {
         .extend(None, &old, 60_000)
         .await
         .expect_err("A's server process is gone");
-    assert_eq!(err.code(), Some("LOCK_LOST"));
+    assert_eq!(err.code(), Some(ErrorCode::LockLost));
     let item = Raw::connect(server.port())
         .get(b"lock:x")
         .expect("B's lock");

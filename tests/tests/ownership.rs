@@ -1,6 +1,7 @@
 //! Release is owner-checked: no instance can delete or overwrite another's lease, including after
 //! a memcached restart resets the CAS counter.
 
+use memlock_host::ErrorCode;
 use memlock_tests::raw::Raw;
 use memlock_tests::{Memcached, must_acquire, open_lock};
 
@@ -127,7 +128,7 @@ async fn a_restart_keeping_pid_and_start_second_leaves_the_new_holder_alone() {
             .extend(None, &lease, 60_000)
             .await
             .expect_err("the stale lease cannot be extended");
-        assert_eq!(err.code(), Some("LOCK_LOST"), "{err}");
+        assert_eq!(err.code(), Some(ErrorCode::LockLost), "{err}");
         let item = Raw::connect(server.port())
             .get(b"job")
             .expect("the new holder still holds it");

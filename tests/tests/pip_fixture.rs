@@ -1,6 +1,7 @@
 //! The pip-services `LockFixture`, unchanged in substance, against a real memcached.
 
 use memlock_host::ErrorCategory;
+use memlock_host::ErrorCode;
 use memlock_tests::{Memcached, open_lock};
 
 #[tokio::test]
@@ -43,7 +44,8 @@ async fn acquire_lock() {
         panic!("expected a lock error, got {err}")
     };
     assert_eq!(err.category, ErrorCategory::Conflict);
-    assert_eq!(err.code, "LOCK_TIMEOUT");
+    assert_eq!(err.code, ErrorCode::LockTimeout);
+    assert_eq!(err.code.as_str(), "LOCK_TIMEOUT", "pip-services spelling");
     assert_eq!(err.message, "Acquiring lock LOCK2 failed on timeout");
     assert_eq!(err.correlation_id.as_deref(), Some("c2"));
 
@@ -87,7 +89,7 @@ async fn open_close_lifecycle() {
         .try_acquire_lock(Some("c9"), b"k", 1000)
         .await
         .expect_err("closed");
-    assert_eq!(err.code(), Some("NOT_OPENED"));
+    assert_eq!(err.code(), Some(ErrorCode::NotOpened));
     assert_eq!(err.category(), ErrorCategory::InvalidState);
     lock.open(None).await.expect("reopen");
     assert!(

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use memlock_host::ErrorCode;
 use memlock_tests::raw::Raw;
 use memlock_tests::{Memcached, must_acquire, open_lock};
 use tokio::runtime::Runtime;
@@ -47,7 +48,7 @@ fn from_a_second_runtime_the_first_call_times_out_then_the_lock_works() {
     let err = second
         .block_on(lock.try_acquire(None, b"second", 10_000))
         .expect_err("the pooled connection belongs to the idle runtime");
-    assert_eq!(err.code(), Some("TIMEOUT"), "{err}");
+    assert_eq!(err.code(), Some(ErrorCode::Timeout), "{err}");
     assert!(started.elapsed() < Duration::from_millis(300) + SLACK);
     // The connection was replaced, and the acquire that may have been stored is cleaned up
     // (owner-checked) before the next command: the key is free again.

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use memlock_host::ErrorCode;
 use memlock_host::Lease;
 use memlock_tests::raw::Raw;
 use memlock_tests::{Memcached, must_acquire, open_lock};
@@ -29,7 +30,7 @@ async fn a_guard_renews_while_another_caller_blocks_in_acquire_on_the_same_insta
     tokio::select! {
         outcome = blocked => {
             let err = outcome.expect("join").expect_err("busy is held all along");
-            assert_eq!(err.code(), Some("LOCK_TIMEOUT"), "{err}");
+            assert_eq!(err.code(), Some(ErrorCode::LockTimeout), "{err}");
         }
         lost = guard.lost() => panic!("the 600 ms lease was lost while renewable: {lost}"),
     }
@@ -132,7 +133,7 @@ async fn a_guard_refuses_a_lease_parsed_from_a_handle() {
         .guard(parsed.clone(), None)
         .err()
         .expect("no valid-until, no ttl: nothing to renew by");
-    assert_eq!(err.code(), Some("INVALID_LEASE"), "{err}");
+    assert_eq!(err.code(), Some(ErrorCode::InvalidLease), "{err}");
     // What the error says to do works: extend, then guard the extended lease.
     let extended = lock.extend(None, &parsed, 10_000).await.expect("extend");
     let guard = lock.guard(extended, None).expect("guard");

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use memlock_host::ErrorCategory;
+use memlock_host::ErrorCode;
 use memlock_tests::raw::Raw;
 use memlock_tests::{Memcached, must_acquire, open_lock};
 
@@ -58,7 +59,7 @@ async fn invalid_ttls_are_bad_requests() {
             .try_acquire_lock(Some("t"), b"k", ttl)
             .await
             .expect_err("invalid ttl");
-        assert_eq!(err.code(), Some("INVALID_TTL"), "ttl {ttl}: {err}");
+        assert_eq!(err.code(), Some(ErrorCode::InvalidTtl), "ttl {ttl}: {err}");
         assert_eq!(err.category(), ErrorCategory::BadRequest);
     }
     assert!(
@@ -74,5 +75,5 @@ async fn invalid_ttls_are_bad_requests() {
         .acquire_lock(None, b"k2", 1000, -5)
         .await
         .expect_err("negative timeout");
-    assert_eq!(err.code(), Some("INVALID_TTL"));
+    assert_eq!(err.code(), Some(ErrorCode::InvalidTtl));
 }

@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use memlock_host::{Error, ErrorCategory, Lease};
+use memlock_host::{Error, ErrorCategory, ErrorCode, Lease};
 use serde_json::json;
 
 /// Documented exit codes (README "CLI").
@@ -148,8 +148,8 @@ impl Output {
 
     pub fn error(&self, error: &Error) -> Exit {
         let exit = match error {
-            Error::Lock(e) if e.code == "LOCK_TIMEOUT" => Exit::Timeout,
-            Error::Lock(e) if e.code == "LOCK_LOST" => Exit::Busy,
+            Error::Lock(e) if e.code == ErrorCode::LockTimeout => Exit::Timeout,
+            Error::Lock(e) if e.code == ErrorCode::LockLost => Exit::Busy,
             Error::Lock(e) => match e.category {
                 ErrorCategory::BadRequest | ErrorCategory::Misconfiguration => Exit::Invalid,
                 ErrorCategory::NoResponse | ErrorCategory::FailedInvocation => Exit::Unavailable,

@@ -187,7 +187,9 @@ pub async fn run(args: RunArgs, config: Pairs, cid: Option<&str>, out: &Output) 
     };
     let lease = match acquired {
         Ok(lease) => lease,
-        Err(e) if e.code() == Some("LOCK_TIMEOUT") && timeout == 0 => return out.busy(&args.key),
+        Err(e) if e.code() == Some(memlock_host::ErrorCode::LockTimeout) && timeout == 0 => {
+            return out.busy(&args.key);
+        }
         Err(e) => return out.error(&e),
     };
     event(
