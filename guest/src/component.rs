@@ -209,10 +209,10 @@ fn to_wit_lease(l: crate::Lease) -> wit::Lease {
             low: l.owner_token.low,
         },
         cas: l.cas,
-        server_epoch: wit::ServerEpoch {
-            pid: l.server_epoch.pid,
-            started_at: l.server_epoch.started_at,
-            incarnation: l.server_epoch.incarnation,
+        server_process: wit::ServerProcess {
+            pid: l.server_process.pid,
+            started_at: l.server_process.started_at,
+            incarnation: l.server_process.incarnation,
         },
         ttl_ms: l.ttl_ms,
         valid_until_ns: l.valid_until_ns,
@@ -231,10 +231,10 @@ fn from_wit_lease(l: wit::Lease) -> crate::Lease {
             low: l.owner_token.low,
         },
         cas: l.cas,
-        server_epoch: crate::protocol::ServerIdentity {
-            pid: l.server_epoch.pid,
-            started_at: l.server_epoch.started_at,
-            incarnation: l.server_epoch.incarnation,
+        server_process: crate::protocol::ServerProcess {
+            pid: l.server_process.pid,
+            started_at: l.server_process.started_at,
+            incarnation: l.server_process.incarnation,
         },
         ttl_ms: l.ttl_ms,
         valid_until_ns: l.valid_until_ns,

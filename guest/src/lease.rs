@@ -2,7 +2,7 @@
 
 use crate::prelude::*;
 
-use crate::protocol::ServerIdentity;
+use crate::protocol::ServerProcess;
 
 /// Orders the acquisitions of a key: later acquisitions carry larger tokens.
 ///
@@ -31,10 +31,10 @@ pub struct Lease {
     pub key: Vec<u8>,
     /// The random value whose hex form is stored under the key.
     pub owner_token: OwnerToken,
-    /// CAS of the item this lease stored, valid only on `server_epoch`.
+    /// CAS of the item this lease stored, valid only on `server_process`.
     pub cas: u64,
     /// The memcached process that stored the item (all zero: unknown).
-    pub server_epoch: ServerIdentity,
+    pub server_process: ServerProcess,
     pub ttl_ms: u64,
     /// Host monotonic time after which the holder must assume the lock lost.
     pub valid_until_ns: u64,

@@ -20,7 +20,7 @@ use crate::driver::{Host, ms_to_ns};
 use crate::error::{Code, LockError, Result};
 use crate::key::LockKey;
 use crate::lease::{FencingToken, Lease, OwnerToken, drift_allowance_ms};
-use crate::protocol::{MetaStatus, Request, ServerIdentity};
+use crate::protocol::{MetaStatus, Request, ServerProcess};
 use crate::ttl::Ttl;
 
 /// Longest blocking-acquire timeout accepted (about 34 years): keeps every deadline finite.
@@ -274,7 +274,7 @@ impl<H: Host> MemcachedLock<H> {
         index: usize,
         request: &Request<'_>,
         idempotent: bool,
-        only_on: Option<&ServerIdentity>,
+        only_on: Option<&ServerProcess>,
         now: u64,
     ) -> core::result::Result<Option<Answer>, TripFailure> {
         let servers = self.servers.as_mut().ok_or_else(|| TripFailure {
@@ -308,11 +308,11 @@ impl<H: Host> MemcachedLock<H> {
                 opaque,
             };
             let valid_until_ns = self.valid_until(sent_at, ttl);
-            let lease = |cas: u64, server: &ServerIdentity| Lease {
+            let lease = |cas: u64, server: &ServerProcess| Lease {
                 key: raw_key.to_vec(),
                 owner_token: token,
                 cas,
-                server_epoch: *server,
+                server_process: *server,
                 ttl_ms: ttl.ms(),
                 valid_until_ns,
                 fencing_token: FencingToken {
@@ -323,8 +323,8 @@ impl<H: Host> MemcachedLock<H> {
             let result = self.trip(index, &request, false, None, sent_at);
             let failure = match result {
                 Ok(Some(answer)) => match (answer.reply.status, answer.reply.cas) {
-                    (MetaStatus::Stored, Some(0)) => return Err(cas_disabled(&answer.server)),
-                    (MetaStatus::Stored, Some(cas)) => return Ok(Some(lease(cas, &answer.server))),
+                    (MetaStatus::Done, Some(0)) => return Err(cas_disabled(&answer.process)),
+                    (MetaStatus::Done, Some(cas)) => return Ok(Some(lease(cas, &answer.process))),
                     (MetaStatus::NotStored, _) => return Ok(None),
                     (status, _) => TripFailure {
                         error: LockError::new(
@@ -400,10 +400,10 @@ impl<H: Host> MemcachedLock<H> {
         let index = self.servers_or_not_opened()?.index_for(&lease.key);
         let key = LockKey::new(&lease.key, options.max_key_size)
             .map_err(|e| LockError::new(Code::InvalidLease, e.message))?;
-        if lease.cas == 0 || !lease.server_epoch.is_known() {
+        if lease.cas == 0 || !lease.server_process.is_known() {
             return self.delete_if_token(index, &key, &lease.owner_token);
         }
-        match self.delete_if_cas(index, &key, lease.cas, &lease.server_epoch)? {
+        match self.delete_if_cas(index, &key, lease.cas, &lease.server_process)? {
             Deletion::Deleted => Ok(true),
             // The CAS moved: another owner, or an extension of this lease made through another
             // copy of it (a handle). The owner token decides.
@@ -415,23 +415,23 @@ impl<H: Host> MemcachedLock<H> {
         }
     }
 
-    /// `md <key> C<cas>`, sent only on a connection to server process `epoch`.
+    /// `md <key> C<cas>`, sent only on a connection to server process `process`.
     fn delete_if_cas(
         &mut self,
         index: usize,
         key: &LockKey,
         cas: u64,
-        epoch: &ServerIdentity,
+        process: &ServerProcess,
     ) -> Result<Deletion> {
         let opaque = self.opaque();
         let request = Request::DeleteIfCas { key, cas, opaque };
         let answer = self
-            .trip(index, &request, true, Some(epoch), self.host.now_ns())
+            .trip(index, &request, true, Some(process), self.host.now_ns())
             .map_err(|f| f.error)?;
         match answer.map(|a| a.reply.status) {
             // That process is gone, and its items with it.
             None => Ok(Deletion::OtherServer),
-            Some(MetaStatus::Stored) => Ok(Deletion::Deleted),
+            Some(MetaStatus::Done) => Ok(Deletion::Deleted),
             Some(MetaStatus::Exists) => Ok(Deletion::CasMismatch),
             Some(MetaStatus::NotFound) => Ok(Deletion::Missing),
             Some(other) => Err(LockError::new(
@@ -457,7 +457,7 @@ impl<H: Host> MemcachedLock<H> {
         index: usize,
         key: &LockKey,
         token: &OwnerToken,
-    ) -> Result<Option<(u64, ServerIdentity)>> {
+    ) -> Result<Option<(u64, ServerProcess)>> {
         let opaque = self.opaque();
         let request = Request::Get { key, opaque };
         let Some(answer) = self
@@ -469,7 +469,7 @@ impl<H: Host> MemcachedLock<H> {
         match (answer.reply.status, answer.reply.value, answer.reply.cas) {
             (MetaStatus::Miss, _, _) => Ok(None),
             (MetaStatus::Value, Some(value), Some(cas)) => {
-                Ok((value == token.hex()).then_some((cas, answer.server)))
+                Ok((value == token.hex()).then_some((cas, answer.process)))
             }
             (status, _, _) => Err(LockError::new(
                 Code::Protocol,
@@ -497,12 +497,12 @@ impl<H: Host> MemcachedLock<H> {
                 format!("lease on {} is lost: {why}", key.display()),
             )
         };
-        let (mut cas, mut epoch) = (lease.cas, lease.server_epoch);
-        if cas == 0 || !epoch.is_known() {
+        let (mut cas, mut process) = (lease.cas, lease.server_process);
+        if cas == 0 || !process.is_known() {
             let (found, server) = self
                 .lookup_token(index, &key, &lease.owner_token)?
                 .ok_or_else(|| lost("not held"))?;
-            (cas, epoch) = (found, server);
+            (cas, process) = (found, server);
         }
         // Until an answer settles it: a round trip that failed may or may not have applied, and
         // the owner token tells which. An unchanged CAS holding our token is "still ours, not
@@ -522,12 +522,12 @@ impl<H: Host> MemcachedLock<H> {
                 cas,
                 opaque,
             };
-            match self.trip(index, &request, false, Some(&epoch), sent_at) {
+            match self.trip(index, &request, false, Some(&process), sent_at) {
                 // Another process answers, or the same one with a new incarnation (its item was
                 // evicted or flushed): the token lookup below decides.
                 Ok(None) => {}
                 Ok(Some(answer)) => match (answer.reply.status, answer.reply.cas) {
-                    (MetaStatus::Stored, Some(new_cas)) => {
+                    (MetaStatus::Done, Some(new_cas)) => {
                         return Ok(Lease {
                             cas: new_cas,
                             ttl_ms: ttl.ms(),
@@ -554,7 +554,7 @@ impl<H: Host> MemcachedLock<H> {
             };
             match found {
                 // Our token, wherever it is found, is our item: extend it there.
-                Some((found, server)) => (cas, epoch) = (found, server),
+                Some((found, server)) => (cas, process) = (found, server),
                 None => {
                     return Err(lost(
                         "expired, evicted, released, taken over, or its server restarted",
@@ -607,7 +607,7 @@ impl<H: Host> MemcachedLock<H> {
     }
 }
 
-fn cas_disabled(server: &ServerIdentity) -> LockError {
+fn cas_disabled(server: &ServerProcess) -> LockError {
     LockError::new(
         Code::Unsupported,
         format!(
@@ -621,7 +621,7 @@ fn cas_disabled(server: &ServerIdentity) -> LockError {
 fn unreachable_declined<T>() -> Result<T> {
     Err(LockError::new(
         Code::Protocol,
-        "internal: request declined without an epoch guard",
+        "internal: request declined without a server-process guard",
     ))
 }
 

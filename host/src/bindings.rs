@@ -17,5 +17,5 @@ wasmtime::component::bindgen!({
 });
 
 pub use memlock::lock::types::{
-    ErrorCategory, ErrorCode, FencingToken, Lease, LockError, OwnerToken, ServerEpoch,
+    ErrorCategory, ErrorCode, FencingToken, Lease, LockError, OwnerToken, ServerProcess,
 };

@@ -1,6 +1,6 @@
 //! A held lock as the host sees it, and its portable handle.
 //!
-//! The handle (`ml1.<key hex>.<owner token>.<cas>.<server epoch>.<fencing token>`) carries what
+//! The handle (`ml1.<key hex>.<owner token>.<cas>.<server process>.<fencing token>`) carries what
 //! another process needs to release or extend the lease: that is how `memlock acquire` in one shell hands a lock to
 //! `memlock release` in another. It holds no secret beyond the owner token, which is what lets its
 //! bearer release the lock: treat it like the lock itself.
@@ -39,36 +39,36 @@ impl fmt::Display for FencingToken {
 /// a restart erases). A CAS identifies an owner only inside one process; release and extend are
 /// sent only to this one. Written `pid:start:incarnation` in handles; all zero when unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct ServerEpoch {
+pub struct ServerProcess {
     pub pid: u64,
     pub started_at: u64,
     pub incarnation: u64,
 }
 
-impl fmt::Display for ServerEpoch {
+impl fmt::Display for ServerProcess {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}:{}", self.pid, self.started_at, self.incarnation)
     }
 }
 
-impl std::str::FromStr for ServerEpoch {
+impl std::str::FromStr for ServerProcess {
     type Err = HandleError;
 
     /// `pid:start:incarnation`; a handle from before incarnations (`pid:start`) reads as an
     /// unknown epoch, so its release and extend find the item by the owner token instead.
     fn from_str(text: &str) -> Result<Self, HandleError> {
-        let bad = HandleError("the server epoch is not pid:start:incarnation");
+        let bad = HandleError("the server process is not pid:start:incarnation");
         let numbers = text
             .split(':')
             .map(|n| n.parse::<u64>().map_err(|_| bad.clone()))
             .collect::<Result<Vec<u64>, _>>()?;
         match numbers[..] {
-            [pid, started_at, incarnation] => Ok(ServerEpoch {
+            [pid, started_at, incarnation] => Ok(ServerProcess {
                 pid,
                 started_at,
                 incarnation,
             }),
-            [_, _] => Ok(ServerEpoch::default()),
+            [_, _] => Ok(ServerProcess::default()),
             _ => Err(bad),
         }
     }
@@ -118,7 +118,7 @@ pub struct Lease {
     pub key: Vec<u8>,
     pub owner_token: OwnerToken,
     pub cas: u64,
-    pub server_epoch: ServerEpoch,
+    pub server_process: ServerProcess,
     pub ttl: Duration,
     /// When this holder must assume the lock lost (`None` for a lease parsed from a handle).
     pub valid_until: Option<Instant>,
@@ -155,10 +155,10 @@ impl Lease {
             key: lease.key,
             owner_token: OwnerToken::from_wit(lease.owner_token),
             cas: lease.cas,
-            server_epoch: ServerEpoch {
-                pid: lease.server_epoch.pid,
-                started_at: lease.server_epoch.started_at,
-                incarnation: lease.server_epoch.incarnation,
+            server_process: ServerProcess {
+                pid: lease.server_process.pid,
+                started_at: lease.server_process.started_at,
+                incarnation: lease.server_process.incarnation,
             },
             ttl: Duration::from_millis(lease.ttl_ms),
             valid_until: Some(clock.to_instant(lease.valid_until_ns)),
@@ -174,10 +174,10 @@ impl Lease {
             key: self.key.clone(),
             owner_token: self.owner_token.to_wit(),
             cas: self.cas,
-            server_epoch: bindings::ServerEpoch {
-                pid: self.server_epoch.pid,
-                started_at: self.server_epoch.started_at,
-                incarnation: self.server_epoch.incarnation,
+            server_process: bindings::ServerProcess {
+                pid: self.server_process.pid,
+                started_at: self.server_process.started_at,
+                incarnation: self.server_process.incarnation,
             },
             ttl_ms: u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX),
             valid_until_ns: self.valid_until.map(|t| clock.to_ns(t)).unwrap_or(0),
@@ -200,12 +200,12 @@ impl Lease {
         String::from_utf8_lossy(&self.key).into_owned()
     }
 
-    /// The portable handle: `ml1.<key hex>.<owner token>.<cas>.<server epoch>.<fencing token>`.
+    /// The portable handle: `ml1.<key hex>.<owner token>.<cas>.<server process>.<fencing token>`.
     pub fn handle(&self) -> String {
         let key: String = self.key.iter().map(|b| format!("{b:02x}")).collect();
         format!(
             "{HANDLE_PREFIX}.{key}.{}.{}.{}.{}",
-            self.owner_token, self.cas, self.server_epoch, self.fencing_token
+            self.owner_token, self.cas, self.server_process, self.fencing_token
         )
     }
 
@@ -233,7 +233,7 @@ impl Lease {
             key,
             owner_token,
             cas,
-            server_epoch: epoch,
+            server_process: epoch,
             ttl: Duration::ZERO,
             valid_until: None,
             fencing_token: FencingToken(fence),
@@ -271,7 +271,7 @@ mod tests {
             key: b"job \r\n/1".to_vec(),
             owner_token: OwnerToken(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef),
             cas: 42,
-            server_epoch: ServerEpoch {
+            server_process: ServerProcess {
                 pid: 1234,
                 started_at: 1_700_000_000,
                 incarnation: 77,
@@ -281,14 +281,14 @@ mod tests {
             fencing_token: FencingToken((1_700_000_000u128 << 64) | 42),
         };
         assert_eq!(Lease::from_handle(&lease.handle()), Ok(lease.clone()));
-        // A handle written before server epochs had an incarnation: the epoch reads as unknown,
+        // A handle written before server processes had an incarnation: the epoch reads as unknown,
         // so release and extend go by the owner token.
         let old = format!(
             "ml1.{}.{}.42.1234:1700000000.{}",
             "6a6f62200d0a2f31", lease.owner_token, lease.fencing_token
         );
         let parsed = Lease::from_handle(&old).expect("an old handle still parses");
-        assert_eq!(parsed.server_epoch, ServerEpoch::default());
+        assert_eq!(parsed.server_process, ServerProcess::default());
         for bad in [
             "",
             "ml1.",
@@ -322,7 +322,7 @@ mod tests {
                     key,
                     owner_token: OwnerToken(token),
                     cas,
-                    server_epoch: ServerEpoch {
+                    server_process: ServerProcess {
                         pid,
                         started_at,
                         incarnation,

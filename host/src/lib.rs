@@ -24,6 +24,6 @@ mod state;
 pub use discovery::{Discovery, MemoryDiscovery};
 pub use error::{Error, ErrorCategory, ErrorCode, LockError};
 pub use guard::{LeaseGuard, LeaseLost};
-pub use lease::{FencingToken, Lease, OwnerToken, ServerEpoch};
+pub use lease::{FencingToken, Lease, OwnerToken, ServerProcess};
 pub use lock::{Environment, Lock};
 pub use runtime::{COMPONENT_WASM, Runtime};

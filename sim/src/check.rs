@@ -110,7 +110,7 @@ pub fn check(
     check_mutual_exclusion(case, events, &beliefs, &mut report);
     check_validity(case, events, &beliefs, &mut report);
     check_fencing(case, events, &server_of, &mut report);
-    check_removals(events, &beliefs, &mut report);
+    check_deletes_and_replacements(events, &beliefs, &mut report);
     report
 }
 
@@ -465,7 +465,11 @@ fn check_fencing(
 /// Every delete or compare-and-set touched only an item that the server had stored for the
 /// client that sent it, an extend kept the token, and no delete removed a lease while it was
 /// believed held.
-fn check_removals(events: &[Event], beliefs: &HashMap<&str, Vec<Belief>>, report: &mut Report) {
+fn check_deletes_and_replacements(
+    events: &[Event],
+    beliefs: &HashMap<&str, Vec<Belief>>,
+    report: &mut Report,
+) {
     let mut live: HashMap<&str, Vec<&Belief>> = HashMap::new();
     for belief in beliefs.values().flatten() {
         live.entry(belief.token.as_str()).or_default().push(belief);
@@ -478,23 +482,32 @@ fn check_removals(events: &[Event], beliefs: &HashMap<&str, Vec<Belief>>, report
         }
     }
     for event in events {
-        let Event::Removal {
-            server,
-            peer,
-            key,
-            value,
-            replaced_by,
-            at,
-        } = event
-        else {
-            continue;
+        let (server, peer, key, token, at, what) = match event {
+            Event::Delete {
+                server,
+                peer,
+                key,
+                value,
+                at,
+            } => (server, peer, key, value, at, "deleted"),
+            Event::Replace {
+                server,
+                peer,
+                key,
+                old,
+                new,
+                at,
+            } => {
+                if new != old {
+                    report.violations.push(format!(
+                        "extend safety: {peer} changed the owner token of a lease"
+                    ));
+                }
+                (server, peer, key, old, at, "extended")
+            }
+            _ => continue,
         };
-        let what = if replaced_by.is_some() {
-            "extended"
-        } else {
-            "deleted"
-        };
-        match stored_by.get(value.as_slice()) {
+        match stored_by.get(token.as_slice()) {
             Some(holder) if *holder == peer => {}
             holder => report.violations.push(format!(
                 "{what} safety: {peer} {what} {} on mc{server} at {at:?}, an item stored for {}",
@@ -502,15 +515,8 @@ fn check_removals(events: &[Event], beliefs: &HashMap<&str, Vec<Belief>>, report
                 holder.copied().unwrap_or("nobody")
             )),
         }
-        if let Some(new) = replaced_by
-            && new != value
-        {
-            report.violations.push(format!(
-                "extend safety: {peer} changed the owner token of a lease"
-            ));
-        }
-        let token = String::from_utf8_lossy(value);
-        if replaced_by.is_none()
+        let token = String::from_utf8_lossy(token);
+        if matches!(event, Event::Delete { .. })
             && let Some(holder) = live
                 .get(token.as_ref())
                 .and_then(|list| list.iter().find(|b| b.start <= *at && *at < b.end))

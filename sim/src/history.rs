@@ -50,14 +50,22 @@ pub enum Event {
         description: String,
         at: Duration,
     },
-    /// The server removed (delete) or replaced (compare-and-set: an extend) an item on a request
-    /// from `peer`; `value` is the owner token the item held.
-    Removal {
+    /// The server deleted an item on a request from `peer`; `value` is the owner token it held.
+    Delete {
         server: usize,
         peer: String,
         key: Vec<u8>,
         value: Vec<u8>,
-        replaced_by: Option<Vec<u8>>,
+        at: Duration,
+    },
+    /// The server replaced an item on a request from `peer` (an extend's compare-and-set, or a
+    /// plain set over it): `old` is the token it held, `new` the one stored.
+    Replace {
+        server: usize,
+        peer: String,
+        key: Vec<u8>,
+        old: Vec<u8>,
+        new: Vec<u8>,
         at: Duration,
     },
     /// The server stored an item on a request from `peer` (an acquire's add, an extend's

@@ -167,14 +167,23 @@ pub fn run(case: &Case, runtime: &'static Runtime) -> RunResult {
                 at: dropped.at,
             });
         }
-        for removal in std::mem::take(&mut handle.lock().removals) {
-            history.record(Event::Removal {
-                server: s,
-                peer: removal.peer,
-                key: removal.key,
-                value: removal.value,
-                replaced_by: removal.replaced_by,
-                at: removal.at,
+        for change in std::mem::take(&mut handle.lock().changes) {
+            history.record(match change.new {
+                None => Event::Delete {
+                    server: s,
+                    peer: change.peer,
+                    key: change.key,
+                    value: change.old,
+                    at: change.at,
+                },
+                Some(new) => Event::Replace {
+                    server: s,
+                    peer: change.peer,
+                    key: change.key,
+                    old: change.old,
+                    new,
+                    at: change.at,
+                },
             });
         }
     }

@@ -82,7 +82,7 @@ async fn release_after_restart_leaves_the_new_holder_in_place() {
     let new = must_acquire(&b, b"lock:x", 30_000).await;
     // The hazard is real: the restarted server hands out the same CAS again.
     assert_eq!(new.cas, old.cas, "CAS counters restart with the server");
-    assert_ne!(new.server_epoch, old.server_epoch);
+    assert_ne!(new.server_process, old.server_process);
 
     assert!(
         !a.release(None, &old).await.expect("A's release"),

@@ -1,6 +1,6 @@
 //! One connection to one server: a host stream plus the bytes read but not yet parsed.
 //!
-//! Opening a connection learns which memcached process it reaches ([`ServerIdentity`]): `stats`
+//! Opening a connection learns which memcached process it reaches ([`ServerProcess`]): `stats`
 //! gives pid and start second, which a restart can repeat (pid 1 in a container, restarted within
 //! the second), and the process's incarnation item gives a random number that a restart cannot
 //! repeat, because the restart erased it. `stats` and the incarnation lookup go in one write: one
@@ -16,7 +16,7 @@ use crate::prelude::*;
 use super::{Host, SocketError, remaining_ms};
 use crate::key::LockKey;
 use crate::protocol::{
-    MetaReply, MetaStatus, ProtocolError, Request, ServerIdentity, parse_meta, parse_stats,
+    MetaReply, MetaStatus, ProtocolError, Request, ServerProcess, parse_meta, parse_stats,
 };
 
 /// The incarnation item's key. A NUL at both ends keeps it apart from any key a person would
@@ -42,7 +42,7 @@ pub struct Connection<S> {
     /// The last request's bytes; kept so that a request does not allocate.
     request: Vec<u8>,
     /// The server process this stream reaches, read with `stats` when the connection opened.
-    pub identity: ServerIdentity,
+    pub process: ServerProcess,
     pub last_used_ns: u64,
 }
 
@@ -66,12 +66,12 @@ impl<S> Connection<S> {
             stream,
             buffer: Vec::new(),
             request: Vec::with_capacity(128),
-            identity: ServerIdentity::default(),
+            process: ServerProcess::default(),
             last_used_ns: now,
         };
         let deadline = now.saturating_add(reply_timeout_ns);
         // The handshake carries no lock command, so its failure never leaves a lock behind.
-        conn.identity = conn.handshake(host, now, deadline).map_err(|e| match e {
+        conn.process = conn.handshake(host, now, deadline).map_err(|e| match e {
             TripError::Socket { error, .. } => TripError::Socket { error, sent: false },
             other => other,
         })?;
@@ -85,7 +85,7 @@ impl<S> Connection<S> {
         host: &H,
         now: u64,
         deadline: u64,
-    ) -> Result<ServerIdentity, TripError> {
+    ) -> Result<ServerProcess, TripError> {
         let key = LockKey::internal(INCARNATION_KEY, crate::key::MEMCACHED_MAX_KEY)
             .map_err(|e| TripError::Protocol(ProtocolError::Malformed(e.message)))?;
         let mut out = Vec::with_capacity(64);
@@ -95,12 +95,12 @@ impl<S> Connection<S> {
             opaque: 0,
         }
         .encode(&mut out);
-        let (mut identity, mut lookup) = self.round_trip(host, &out, now, deadline, |buf| {
-            let Some((identity, used)) = parse_stats(buf)? else {
+        let (mut process, mut lookup) = self.round_trip(host, &out, now, deadline, |buf| {
+            let Some((process, used)) = parse_stats(buf)? else {
                 return Ok(None);
             };
             Ok(parse_meta(&buf[used..], MAX_INCARNATION_VALUE)?
-                .map(|(reply, more)| ((identity, reply), used + more)))
+                .map(|(reply, more)| ((process, reply), used + more)))
         })?;
         for attempt in 0..3 {
             if lookup.opaque != Some(0) {
@@ -111,8 +111,8 @@ impl<S> Connection<S> {
             }
             match (lookup.status, lookup.value) {
                 (MetaStatus::Value, Some(value)) => {
-                    identity.incarnation = super::servers::fnv1a(&value);
-                    return Ok(identity);
+                    process.incarnation = super::servers::fnv1a(&value);
+                    return Ok(process);
                 }
                 (MetaStatus::Miss, _) if attempt < 2 => {
                     // A new process: claim it with a random incarnation. If another client was
@@ -133,9 +133,9 @@ impl<S> Connection<S> {
                             got: claimed.opaque,
                         }));
                     }
-                    if claimed.status == MetaStatus::Stored {
-                        identity.incarnation = super::servers::fnv1a(&value);
-                        return Ok(identity);
+                    if claimed.status == MetaStatus::Done {
+                        process.incarnation = super::servers::fnv1a(&value);
+                        return Ok(process);
                     }
                     lookup = self.request(
                         host,
@@ -364,9 +364,9 @@ mod tests {
         };
         let mut conn =
             Connection::open(&host, &endpoint, 1_000_000_000, 1_000_000_000).expect("handshake");
-        assert_eq!(conn.identity.pid, 42);
+        assert_eq!(conn.process.pid, 42);
         assert_eq!(
-            conn.identity.incarnation,
+            conn.process.incarnation,
             crate::driver::servers::fnv1a(b"0123456789abcdef")
         );
         host.calls.borrow_mut().clear();
@@ -381,7 +381,7 @@ mod tests {
         let reply = conn
             .meta_round_trip(&host, &request, 64, 0, 1_000_000_000)
             .expect("reply");
-        assert_eq!(reply.status, MetaStatus::Stored);
+        assert_eq!(reply.status, MetaStatus::Done);
         assert_eq!(reply.cas, Some(7));
         let calls = host.calls.borrow();
         assert_eq!(calls[0], "exchange");

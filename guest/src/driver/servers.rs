@@ -19,7 +19,7 @@ use super::connection::{Connection, TripError};
 use super::{Host, SocketError, ms_to_ns};
 use crate::config::{Endpoint, Options};
 use crate::error::{Code, LockError};
-use crate::protocol::{MetaReply, ProtocolError, Request, ServerIdentity};
+use crate::protocol::{MetaReply, ProtocolError, Request, ServerProcess};
 
 /// What may have happened to a request whose round trip failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,10 +39,10 @@ pub struct TripFailure {
     pub outcome: Outcome,
 }
 
-/// A successful round trip, with the identity of the server process that answered.
+/// A successful round trip, with the server process that answered.
 pub struct Answer {
     pub reply: MetaReply,
-    pub server: ServerIdentity,
+    pub process: ServerProcess,
 }
 
 struct Server<S> {
@@ -98,7 +98,7 @@ impl<S> Servers<S> {
     /// Sends `request` to server `index` and reads its reply. `idempotent` requests are re-sent
     /// once on a fresh connection when a pooled one turns out to be closed.
     ///
-    /// With `only_on`, the request is sent only on a connection to that server process (epoch);
+    /// With `only_on`, the request is sent only on a connection to that server process;
     /// `Ok(None)` means the server now running is another process, and nothing was sent.
     pub fn round_trip<H: Host<Stream = S>>(
         &mut self,
@@ -106,7 +106,7 @@ impl<S> Servers<S> {
         index: usize,
         request: &Request<'_>,
         idempotent: bool,
-        only_on: Option<&ServerIdentity>,
+        only_on: Option<&ServerProcess>,
         now: u64,
     ) -> Result<Option<Answer>, TripFailure> {
         let options = &self.options;
@@ -160,7 +160,7 @@ impl<S> Server<S> {
         options: &Options,
         request: &Request<'_>,
         idempotent: bool,
-        only_on: Option<&ServerIdentity>,
+        only_on: Option<&ServerProcess>,
         mut now: u64,
     ) -> Result<Option<Answer>, TripFailure> {
         let mut resend_allowed = idempotent;
@@ -170,16 +170,16 @@ impl<S> Server<S> {
                 // Connecting took time: read the clock again.
                 now = host.now_ns();
             }
-            if only_on.is_some_and(|epoch| conn.identity != *epoch) {
+            if only_on.is_some_and(|process| conn.process != *process) {
                 self.checkin(conn, options);
                 return Ok(None);
             }
             let deadline = now.saturating_add(ms_to_ns(options.timeout));
             match conn.meta_round_trip(host, request, options.max_value, now, deadline) {
                 Ok(reply) => {
-                    let server = conn.identity;
+                    let process = conn.process;
                     self.checkin(conn, options);
-                    return Ok(Some(Answer { reply, server }));
+                    return Ok(Some(Answer { reply, process }));
                 }
                 Err(TripError::Socket {
                     error: SocketError::Closed | SocketError::Refused,

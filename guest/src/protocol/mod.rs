@@ -7,5 +7,5 @@
 pub mod reply;
 pub mod request;
 
-pub use reply::{MetaReply, MetaStatus, ProtocolError, ServerIdentity, parse_meta, parse_stats};
+pub use reply::{MetaReply, MetaStatus, ProtocolError, ServerProcess, parse_meta, parse_stats};
 pub use request::Request;

@@ -59,8 +59,8 @@ impl fmt::Display for ProtocolError {
 /// The status code of a meta reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetaStatus {
-    /// `HD`: success, no value.
-    Stored,
+    /// `HD`: the command did what it asked (stored, deleted), no value.
+    Done,
     /// `VA`: success with a value.
     Value,
     /// `NS`: not stored (add on an existing key).
@@ -88,15 +88,15 @@ pub struct MetaReply {
 /// process's incarnation: a random number the first client to reach the process stores in it
 /// (`driver::connection`). Two processes can share pid and start second (memcached as pid 1 in a
 /// container, restarted within a second); they cannot share the incarnation, which the restart
-/// erased with every other item. Carried in a lease as its server epoch; all zero means unknown.
+/// erased with every other item. Carried in a lease as its server process; all zero means unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ServerIdentity {
+pub struct ServerProcess {
     pub pid: u64,
     pub started_at: u64,
     pub incarnation: u64,
 }
 
-impl ServerIdentity {
+impl ServerProcess {
     /// False for the all-zero identity of a lease that does not know its server process (no
     /// memcached process starts at the unix epoch).
     pub fn is_known(&self) -> bool {
@@ -169,7 +169,7 @@ pub fn parse_meta(
     let mut tokens = line.split(|&b| b == b' ');
     let code = tokens.next().unwrap_or_default();
     let status = match code {
-        b"HD" => MetaStatus::Stored,
+        b"HD" => MetaStatus::Done,
         b"VA" => MetaStatus::Value,
         b"NS" => MetaStatus::NotStored,
         b"EX" => MetaStatus::Exists,
@@ -232,7 +232,7 @@ pub fn parse_meta(
 }
 
 /// Parses a whole `stats` reply into the server's identity.
-pub fn parse_stats(buf: &[u8]) -> Result<Option<(ServerIdentity, usize)>, ProtocolError> {
+pub fn parse_stats(buf: &[u8]) -> Result<Option<(ServerProcess, usize)>, ProtocolError> {
     let mut pos = 0;
     let (mut pid, mut time, mut uptime) = (None, None, None);
     for _ in 0..=MAX_STAT_LINES {
@@ -251,7 +251,7 @@ pub fn parse_stats(buf: &[u8]) -> Result<Option<(ServerIdentity, usize)>, Protoc
             };
             let started_at = u64::checked_sub(time, uptime)
                 .ok_or_else(|| ProtocolError::Malformed("stats uptime after time".into()))?;
-            let identity = ServerIdentity {
+            let identity = ServerProcess {
                 pid,
                 started_at,
                 incarnation: 0,
@@ -291,7 +291,7 @@ mod tests {
         let (r, n) = meta(b"HD c17 O3\r\nrest").expect("ok").expect("complete");
         assert_eq!(
             (r.status, r.cas, r.opaque, n),
-            (MetaStatus::Stored, Some(17), Some(3), 11)
+            (MetaStatus::Done, Some(17), Some(3), 11)
         );
         for (line, status) in [
             (&b"NS c0\r\n"[..], MetaStatus::NotStored),
@@ -386,7 +386,7 @@ mod tests {
         assert_eq!(
             (id, n),
             (
-                ServerIdentity {
+                ServerProcess {
                     pid: 42,
                     started_at: 990,
                     incarnation: 0,
@@ -395,7 +395,7 @@ mod tests {
             )
         );
         assert!(id.is_known());
-        assert!(!ServerIdentity::default().is_known());
+        assert!(!ServerProcess::default().is_known());
         assert_eq!(parse_stats(&reply[..reply.len() - 1]), Ok(None));
         assert!(parse_stats(b"STAT pid 1\r\nEND\r\n").is_err());
         assert!(parse_stats(b"garbage\r\n").is_err());

@@ -112,20 +112,29 @@ impl Story {
         self
     }
 
-    fn removal(
+    fn changed(
         &mut self,
         client: usize,
         token: &str,
         replaced_by: Option<&str>,
         at: u64,
     ) -> &mut Self {
-        self.0.push(Event::Removal {
-            server: 0,
-            peer: format!("c{client}"),
-            key: b"k".to_vec(),
-            value: token.as_bytes().to_vec(),
-            replaced_by: replaced_by.map(|t| t.as_bytes().to_vec()),
-            at: ms(at),
+        self.0.push(match replaced_by {
+            None => Event::Delete {
+                server: 0,
+                peer: format!("c{client}"),
+                key: b"k".to_vec(),
+                value: token.as_bytes().to_vec(),
+                at: ms(at),
+            },
+            Some(new) => Event::Replace {
+                server: 0,
+                peer: format!("c{client}"),
+                key: b"k".to_vec(),
+                old: token.as_bytes().to_vec(),
+                new: new.as_bytes().to_vec(),
+                at: ms(at),
+            },
         });
         self
     }
@@ -217,7 +226,7 @@ fn deleting_a_lease_while_it_is_believed_held_is_reported_even_by_its_own_client
     let mut story = Story::default();
     story
         .acquire(0, "a2", 0, 10, 1000, 2000)
-        .removal(0, "a2", None, 300);
+        .changed(0, "a2", None, 300);
     let report = run(&case(vec![], vec![0.0]), &story.0);
     assert_one_violation(&report, "release safety");
 }
@@ -265,7 +274,7 @@ fn a_release_of_another_owners_item_is_reported() {
         .acquire(0, "a", 0, 10, 1000, 2000)
         .release(0, 100)
         .acquire(1, "b", 200, 210, 1200, 2200)
-        .removal(0, "b", None, 300);
+        .changed(0, "b", None, 300);
     let report = run(&case(vec![], vec![0.0, 0.0]), &story.0);
     // Stored for c1, and c1 believed it held at that instant: both rules see it.
     assert_eq!(
@@ -283,7 +292,7 @@ fn deleting_the_item_of_an_acquire_whose_outcome_was_unknown_is_reported() {
     let mut story = Story::default();
     story
         .store(1, "orphan", 50, 2050)
-        .removal(0, "orphan", None, 300);
+        .changed(0, "orphan", None, 300);
     let report = run(&case(vec![], vec![0.0, 0.0]), &story.0);
     assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
     assert!(
@@ -295,7 +304,7 @@ fn deleting_the_item_of_an_acquire_whose_outcome_was_unknown_is_reported() {
     let mut story = Story::default();
     story
         .store(1, "orphan", 50, 2050)
-        .removal(1, "orphan", None, 300);
+        .changed(1, "orphan", None, 300);
     assert_eq!(
         run(&case(vec![], vec![0.0, 0.0]), &story.0).violations,
         Vec::<String>::new()
@@ -307,14 +316,14 @@ fn an_extend_by_a_non_owner_is_reported() {
     let mut story = Story::default();
     story
         .acquire(1, "b", 0, 10, 1000, 2000)
-        .removal(0, "b", Some("b"), 300);
+        .changed(0, "b", Some("b"), 300);
     let report = run(&case(vec![], vec![0.0, 0.0]), &story.0);
     assert_one_violation(&report, "extended safety");
     // An extend that swaps in another token is reported even by the owner.
     let mut story = Story::default();
     story
         .acquire(1, "b", 0, 10, 1000, 2000)
-        .removal(1, "b", Some("x"), 300);
+        .changed(1, "b", Some("x"), 300);
     let report = run(&case(vec![], vec![0.0, 0.0]), &story.0);
     assert!(
         report
@@ -378,10 +387,10 @@ fn a_legitimate_history_is_clean() {
     let mut story = Story::default();
     story
         .acquire(0, "a", 0, 10, 990, 1000)
-        .removal(0, "a", None, 500)
+        .changed(0, "a", None, 500)
         .release(0, 500)
         .acquire(1, "b", 600, 610, 1590, 1600)
-        .removal(1, "b", Some("b"), 900)
+        .changed(1, "b", Some("b"), 900)
         .store(1, "b", 900, 2000);
     story.0.push(Event::Call {
         client: 1,

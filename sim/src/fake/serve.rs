@@ -36,15 +36,16 @@ pub struct Dropped {
     pub at: Duration,
 }
 
-/// A delete or compare-and-set the server applied, attributed to the connection that sent it.
+/// A change to an existing item the server applied, attributed to the connection that sent it:
+/// a delete, or a replacement (a compare-and-set, or a plain set over it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Removal {
+pub struct Change {
     pub peer: String,
     pub key: Vec<u8>,
-    /// The value the item held before (the owner token it was deleted or extended with).
-    pub value: Vec<u8>,
-    /// For a compare-and-set: the value stored; `None` for a delete.
-    pub replaced_by: Option<Vec<u8>>,
+    /// The value the item held before: the owner token it was deleted or replaced with.
+    pub old: Vec<u8>,
+    /// The value stored in its place; `None` for a delete.
+    pub new: Option<Vec<u8>>,
     pub at: Duration,
 }
 
@@ -62,7 +63,7 @@ pub struct ServerState {
     /// Out of memory, eviction off: stores fail with `SERVER_ERROR` (survives a restart).
     pub full: bool,
     pub stores: Vec<Stored>,
-    pub removals: Vec<Removal>,
+    pub changes: Vec<Change>,
     pub drops: Vec<Dropped>,
 }
 
@@ -126,7 +127,7 @@ impl ServerHandle {
             keep_identity: false,
             full: false,
             stores: Vec::new(),
-            removals: Vec::new(),
+            changes: Vec::new(),
             drops: Vec::new(),
         })))
     }
@@ -219,23 +220,21 @@ where
                         }
                         let removed = std::mem::take(&mut state.memcached.removed);
                         let swapped = std::mem::take(&mut state.memcached.swapped);
-                        let removals = removed
+                        let changes = removed
                             .into_iter()
-                            .map(|(key, value)| (key, value, None))
+                            .map(|(key, old)| (key, old, None))
                             .chain(
                                 swapped
                                     .into_iter()
                                     .map(|(key, old, new)| (key, old, Some(new))),
                             );
-                        state
-                            .removals
-                            .extend(removals.map(|(key, value, replaced_by)| Removal {
-                                peer: peer.clone(),
-                                key,
-                                value,
-                                replaced_by,
-                                at,
-                            }));
+                        state.changes.extend(changes.map(|(key, old, new)| Change {
+                            peer: peer.clone(),
+                            key,
+                            old,
+                            new,
+                            at,
+                        }));
                         if std::mem::take(&mut state.lose_next_reply) {
                             // Applied, never answered: the connection dies with the reply.
                             return Ok(());

@@ -99,7 +99,7 @@ impl Output {
                     "lease": lease.handle(),
                     "owner_token": lease.owner_token.to_string(),
                     "cas": lease.cas,
-                    "server_epoch": lease.server_epoch.to_string(),
+                    "server_process": lease.server_process.to_string(),
                     "fencing_token": lease.fencing_token.to_string(),
                     "ttl_ms": lease.ttl.as_millis() as u64,
                     "valid_for_ms": lease.remaining().as_millis() as u64,
