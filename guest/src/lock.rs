@@ -11,10 +11,15 @@
 //!   owner token is looked up (adopted if stored, re-sent if not); when the server stalled, the
 //!   token is remembered as an orphan and deleted, owner-checked, before the next operation on
 //!   that server (it expires with its ttl anyway).
+//!
+//! This file is the semantics (acquire, blocking acquire, release, extend), top to bottom. Beside
+//! it: `seed_api` (the seed's key-based methods and their bookkeeping), `discovery` (where the
+//! servers are), `orphans` (acquires whose outcome is unknown), `tests` (outcome paths against a
+//! scripted memcached).
 
 use crate::prelude::*;
 
-use crate::config::{ConnectionSpec, Endpoint, LockConfig};
+use crate::config::LockConfig;
 use crate::driver::servers::{Answer, Outcome, Servers, TripFailure};
 use crate::driver::{Host, ms_to_ns};
 use crate::error::{Code, LockError, Result};
@@ -27,8 +32,6 @@ use crate::ttl::Ttl;
 pub const MAX_TIMEOUT_MS: i64 = 1 << 40;
 /// Extend round trips per call before the last failure is reported.
 const EXTEND_ATTEMPTS: usize = 3;
-/// Orphans remembered at most; older ones expire on the server by their ttl anyway.
-const MAX_ORPHANS: usize = 64;
 
 /// What a compare-and-delete found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,14 +40,6 @@ enum Deletion {
     CasMismatch,
     Missing,
     OtherServer,
-}
-
-/// An acquire that may have been stored after we stopped waiting for its reply.
-struct Orphan {
-    key: LockKey,
-    token: OwnerToken,
-    server: usize,
-    expires_ns: u64,
 }
 
 pub struct MemcachedLock<H: Host> {
@@ -171,96 +166,6 @@ impl<H: Host> MemcachedLock<H> {
             *held = extended.clone();
         }
         Ok(extended)
-    }
-
-    /// Seed API: `tryAcquireLock`.
-    pub fn try_acquire_lock(
-        &mut self,
-        correlation_id: Option<&str>,
-        key: &[u8],
-        ttl_ms: i64,
-    ) -> Result<bool> {
-        let lease = self.try_acquire(correlation_id, key, ttl_ms)?;
-        Ok(lease.map(|lease| self.hold(lease)).is_some())
-    }
-
-    /// Seed API: `acquireLock`.
-    pub fn acquire_lock(
-        &mut self,
-        correlation_id: Option<&str>,
-        key: &[u8],
-        ttl_ms: i64,
-        timeout_ms: i64,
-    ) -> Result<()> {
-        let lease = self.acquire(correlation_id, key, ttl_ms, timeout_ms)?;
-        self.hold(lease);
-        Ok(())
-    }
-
-    /// Seed API: `releaseLock`. Releases this instance's lease on `key`; a no-op without one.
-    pub fn release_lock(&mut self, correlation_id: Option<&str>, key: &[u8]) -> Result<()> {
-        self.servers_or_not_opened()
-            .map_err(|e| e.with_correlation(correlation_id))?;
-        if let Some(i) = self.held.iter().position(|h| h.key == key) {
-            let lease = self.held[i].clone();
-            self.release(correlation_id, &lease)?;
-            self.held.swap_remove(i);
-        }
-        Ok(())
-    }
-
-    /// Remembers a lease of the seed API, replacing an older one on the same key.
-    fn hold(&mut self, lease: Lease) {
-        self.held.retain(|h| h.key != lease.key);
-        self.held.push(lease);
-    }
-
-    fn resolve(&self, correlation_id: Option<&str>) -> Result<Vec<Endpoint>> {
-        let mut endpoints = Vec::new();
-        for spec in &self.config.connections {
-            match spec {
-                ConnectionSpec::Endpoint(e) => endpoints.push(e.clone()),
-                ConnectionSpec::Discovery(key) => {
-                    if !self.discovery_referenced {
-                        return Err(LockError::new(
-                            Code::CannotResolve,
-                            format!(
-                                "connection.discovery_key \"{key}\" is set but no discovery service is referenced"
-                            ),
-                        ));
-                    }
-                    let resolved = self.host.resolve_all(correlation_id, key).map_err(|msg| {
-                        LockError::new(
-                            Code::CannotResolve,
-                            format!("discovery of \"{key}\" failed: {msg}"),
-                        )
-                    })?;
-                    for params in resolved {
-                        let params = params
-                            .iter()
-                            .map(|(k, v)| (k.as_str(), v.as_str()))
-                            .collect();
-                        let prefix = format!("discovery \"{key}\"");
-                        match crate::config::connection_spec(&prefix, &params)? {
-                            ConnectionSpec::Endpoint(e) => endpoints.push(e),
-                            ConnectionSpec::Discovery(_) => {
-                                return Err(LockError::config(
-                                    &prefix,
-                                    "discovery resolved to another discovery key",
-                                ));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if endpoints.is_empty() {
-            return Err(LockError::new(
-                Code::NoConnection,
-                "Connection is not configured",
-            ));
-        }
-        Ok(endpoints)
     }
 
     fn servers_or_not_opened(&mut self) -> Result<&mut Servers<H::Stream>> {
@@ -564,47 +469,6 @@ impl<H: Host> MemcachedLock<H> {
         }
         Err(last_failure.unwrap_or_else(|| lost("its CAS keeps changing")))
     }
-
-    fn remember_orphan(
-        &mut self,
-        key: LockKey,
-        token: OwnerToken,
-        server: usize,
-        sent_at: u64,
-        ttl: Ttl,
-    ) {
-        if self.orphans.len() >= MAX_ORPHANS {
-            self.orphans.remove(0);
-        }
-        let expires_ns = sent_at.saturating_add(ms_to_ns(u64::from(ttl.wire_secs()) * 1000));
-        self.orphans.push(Orphan {
-            key,
-            token,
-            server,
-            expires_ns,
-        });
-    }
-
-    /// Deletes, owner-checked, the orphans on server `index` that have not expired yet.
-    fn clean_orphans(&mut self, index: usize) {
-        if self.orphans.is_empty() {
-            return;
-        }
-        let now = self.host.now_ns();
-        let pending = core::mem::take(&mut self.orphans);
-        for orphan in pending {
-            if orphan.expires_ns <= now {
-                continue;
-            }
-            if orphan.server != index
-                || self
-                    .delete_if_token(index, &orphan.key, &orphan.token)
-                    .is_err()
-            {
-                self.orphans.push(orphan);
-            }
-        }
-    }
 }
 
 fn cas_disabled(server: &ServerProcess) -> LockError {
@@ -625,5 +489,10 @@ fn unreachable_declined<T>() -> Result<T> {
     ))
 }
 
+mod discovery;
+mod orphans;
+mod seed_api;
 #[cfg(test)]
 mod tests;
+
+use orphans::Orphan;
