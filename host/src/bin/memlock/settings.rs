@@ -1,20 +1,23 @@
 //! Where the CLI's ConfigParams come from, lowest precedence first: a config file
 //! (`--config` or `$MEMLOCK_CONFIG`), `$MEMLOCK_SERVERS`, then `--server` and `--set` flags.
 //!
-//! The file holds the seed's keys, either flat (`connection.uri: memcached://m1:11211` or
-//! `options.timeout=2000`) or as a nested YAML mapping of scalars:
+//! A config file is either flat `key=value` lines (Java-properties style, `#` comments) or YAML,
+//! read by a real YAML parser (`yaml-rust2`): mappings nest into dotted keys, lists get their
+//! index (`connections: [{host: m1}]` is `connections.0.host`, as pip-services' `ConfigParams`
+//! flattens them), and scalars are the values. A key without a value, or YAML that is not
+//! mappings, lists and scalars, is an error naming the key, never a silent misread.
 //!
 //! ```yaml
 //! connection:
 //!   host: m1
 //!   port: 11211
-//! options:
-//!   timeout: 2000
+//! options.timeout: 2000
 //! ```
 
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use yaml_rust2::{Yaml, YamlLoader};
 
 pub type Pairs = Vec<(String, String)>;
 
@@ -25,53 +28,77 @@ pub fn read_file(path: &Path) -> anyhow::Result<Pairs> {
     parse(&text).with_context(|| format!("in config file {}", path.display()))
 }
 
-/// Parses flat `key: value` / `key=value` lines and nested YAML mappings of scalars.
+/// Parses a config file's text: flat `key=value` lines, or YAML.
 pub fn parse(text: &str) -> anyhow::Result<Pairs> {
-    let mut pairs = Vec::new();
-    // (indent, section name) of the enclosing mappings.
-    let mut sections: Vec<(usize, String)> = Vec::new();
-    for (number, raw) in text.lines().enumerate() {
-        let line = raw.split(" #").next().unwrap_or_default().trim_end();
-        let content = line.trim_start();
-        if content.is_empty() || content.starts_with('#') || content == "---" {
-            continue;
-        }
-        let indent = line.len() - content.len();
-        while sections.last().is_some_and(|(i, _)| *i >= indent) {
-            sections.pop();
-        }
-        let Some((key, value)) = content.split_once([':', '=']) else {
-            bail!(
-                "line {}: expected `key: value`, got {content:?}",
-                number + 1
-            );
-        };
-        let (key, value) = (key.trim(), unquote(value.trim()));
-        if key.is_empty() || key.contains(char::is_whitespace) {
-            bail!("line {}: invalid key {key:?}", number + 1);
-        }
-        let full = sections
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let flat = !lines.is_empty()
+        && lines.iter().all(|l| {
+            l.split_once('=').is_some_and(|(k, _)| {
+                let k = k.trim();
+                !k.is_empty() && !k.contains([':', ' ', '\t'])
+            })
+        });
+    if flat {
+        return Ok(lines
             .iter()
-            .map(|(_, s)| s.as_str())
-            .chain([key])
-            .collect::<Vec<_>>()
-            .join(".");
-        if value.is_empty() {
-            sections.push((indent, key.to_owned()));
-        } else {
-            pairs.push((full, value.to_owned()));
-        }
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect());
+    }
+    let documents = YamlLoader::load_from_str(text).context("not valid YAML")?;
+    let mut pairs = Vec::new();
+    match documents.as_slice() {
+        [] => {}
+        [document] => flatten("", document, &mut pairs)?,
+        _ => bail!("expected one YAML document, found {}", documents.len()),
     }
     Ok(pairs)
 }
 
-fn unquote(value: &str) -> &str {
-    for q in ['"', '\''] {
-        if let Some(inner) = value.strip_prefix(q).and_then(|v| v.strip_suffix(q)) {
-            return inner;
+/// Appends `value` under the dotted key `prefix`.
+fn flatten(prefix: &str, value: &Yaml, pairs: &mut Pairs) -> anyhow::Result<()> {
+    let child = |key: &str| {
+        if prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{prefix}.{key}")
         }
+    };
+    match value {
+        Yaml::Hash(map) => {
+            for (key, value) in map {
+                let key = match key {
+                    Yaml::String(s) => s.clone(),
+                    Yaml::Integer(n) => n.to_string(),
+                    other => bail!("key {other:?} under {prefix:?} is not a name"),
+                };
+                if key.trim().is_empty() || key.contains(char::is_whitespace) {
+                    bail!("invalid key {key:?} under {prefix:?}");
+                }
+                flatten(&child(&key), value, pairs)?;
+            }
+        }
+        Yaml::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                flatten(&child(&index.to_string()), item, pairs)?;
+            }
+        }
+        Yaml::String(s) => pairs.push((prefix.to_owned(), s.clone())),
+        Yaml::Integer(n) => pairs.push((prefix.to_owned(), n.to_string())),
+        Yaml::Real(r) => pairs.push((prefix.to_owned(), r.clone())),
+        Yaml::Boolean(b) => pairs.push((prefix.to_owned(), b.to_string())),
+        Yaml::Null if prefix.is_empty() => {}
+        Yaml::Null => bail!("config key {prefix} has no value"),
+        other => bail!("config key {prefix}: unsupported YAML value {other:?}"),
     }
-    value
+    if prefix.is_empty() && !matches!(value, Yaml::Hash(_) | Yaml::Null) {
+        bail!("a config file is a mapping of keys (`options.timeout: 2000`), not a lone value");
+    }
+    Ok(())
 }
 
 /// `host:port` (or a `memcached://` uri) list, as `connections.<n>.uri` pairs.
@@ -126,9 +153,9 @@ mod tests {
 
     #[test]
     fn flat_and_nested_files() {
-        let text = "# memlock\nconnection:\n  host: m1\n  port: 11211\noptions:\n  timeout: \"2000\" # ms\noptions.retries=3\n";
+        let yaml = "# memlock\nconnection:\n  host: m1\n  port: 11211\noptions:\n  timeout: \"2000\" # ms\noptions.retries: 3\n";
         assert_eq!(
-            parse(text).expect("parses"),
+            parse(yaml).expect("parses"),
             p(&[
                 ("connection.host", "m1"),
                 ("connection.port", "11211"),
@@ -136,7 +163,42 @@ mod tests {
                 ("options.retries", "3")
             ])
         );
+        let flat = "# flat\nconnection.uri=memcached://m1:11211\noptions.timeout = 2000\n";
+        assert_eq!(
+            parse(flat).expect("parses"),
+            p(&[
+                ("connection.uri", "memcached://m1:11211"),
+                ("options.timeout", "2000")
+            ])
+        );
         assert!(parse("just words\n").is_err());
+    }
+
+    #[test]
+    fn a_quoted_hash_is_part_of_the_value() {
+        assert_eq!(
+            parse("connection.host: \"m1 #2\"\n").expect("parses"),
+            p(&[("connection.host", "m1 #2")])
+        );
+    }
+
+    #[test]
+    fn a_key_without_a_value_is_an_error_naming_it() {
+        let err = parse("options:\n  timeout:\n").expect_err("no value");
+        assert!(format!("{err:#}").contains("options.timeout"), "{err:#}");
+    }
+
+    #[test]
+    fn lists_get_their_index() {
+        let yaml = "connections:\n  - host: m1\n    port: 11211\n  - host: m2\n";
+        assert_eq!(
+            parse(yaml).expect("parses"),
+            p(&[
+                ("connections.0.host", "m1"),
+                ("connections.0.port", "11211"),
+                ("connections.1.host", "m2")
+            ])
+        );
     }
 
     #[test]
