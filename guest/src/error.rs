@@ -23,7 +23,7 @@ pub enum Category {
 }
 
 /// The error codes this crate produces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Code {
     /// A config value is missing, malformed or out of range.
     InvalidConfig,
@@ -98,6 +98,12 @@ impl Code {
             Code::ConnectFailed | Code::Timeout | Code::ServerDown => Category::NoResponse,
             Code::Protocol | Code::ServerError | Code::ClientError => Category::FailedInvocation,
         }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

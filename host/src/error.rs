@@ -36,81 +36,32 @@ impl ErrorCategory {
     }
 }
 
-/// pip-services error codes, as the component reports them (README "Errors" says when).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorCode {
-    InvalidConfig,
-    NoConnection,
-    CannotResolve,
-    NotOpened,
-    InvalidKey,
-    InvalidTtl,
-    InvalidLease,
-    LockTimeout,
-    LockLost,
-    Unsupported,
-    ConnectFailed,
-    Timeout,
-    ServerDown,
-    ProtocolError,
-    ServerError,
-    ClientError,
-    Cancelled,
-}
+/// pip-services error codes, as the component reports them (README "Errors" says when): the
+/// component's own list, so host and component cannot disagree. `as_str` gives the pip-services
+/// spelling (`ErrorCode::LockTimeout` is `"LOCK_TIMEOUT"`).
+pub use memlock_guest::Code as ErrorCode;
 
-impl ErrorCode {
-    /// The pip-services spelling (`LockTimeout` is `"LOCK_TIMEOUT"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidConfig => "INVALID_CONFIG",
-            ErrorCode::NoConnection => "NO_CONNECTION",
-            ErrorCode::CannotResolve => "CANNOT_RESOLVE",
-            ErrorCode::NotOpened => "NOT_OPENED",
-            ErrorCode::InvalidKey => "INVALID_KEY",
-            ErrorCode::InvalidTtl => "INVALID_TTL",
-            ErrorCode::InvalidLease => "INVALID_LEASE",
-            ErrorCode::LockTimeout => "LOCK_TIMEOUT",
-            ErrorCode::LockLost => "LOCK_LOST",
-            ErrorCode::Unsupported => "UNSUPPORTED",
-            ErrorCode::ConnectFailed => "CONNECT_FAILED",
-            ErrorCode::Timeout => "TIMEOUT",
-            ErrorCode::ServerDown => "SERVER_DOWN",
-            ErrorCode::ProtocolError => "PROTOCOL_ERROR",
-            ErrorCode::ServerError => "SERVER_ERROR",
-            ErrorCode::ClientError => "CLIENT_ERROR",
-            ErrorCode::Cancelled => "CANCELLED",
-        }
-    }
-}
-
-impl fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl From<bindings::ErrorCode> for ErrorCode {
-    fn from(code: bindings::ErrorCode) -> Self {
-        use bindings::ErrorCode as W;
-        match code {
-            W::InvalidConfig => ErrorCode::InvalidConfig,
-            W::NoConnection => ErrorCode::NoConnection,
-            W::CannotResolve => ErrorCode::CannotResolve,
-            W::NotOpened => ErrorCode::NotOpened,
-            W::InvalidKey => ErrorCode::InvalidKey,
-            W::InvalidTtl => ErrorCode::InvalidTtl,
-            W::InvalidLease => ErrorCode::InvalidLease,
-            W::LockTimeout => ErrorCode::LockTimeout,
-            W::LockLost => ErrorCode::LockLost,
-            W::Unsupported => ErrorCode::Unsupported,
-            W::ConnectFailed => ErrorCode::ConnectFailed,
-            W::Timeout => ErrorCode::Timeout,
-            W::ServerDown => ErrorCode::ServerDown,
-            W::ProtocolError => ErrorCode::ProtocolError,
-            W::ServerError => ErrorCode::ServerError,
-            W::ClientError => ErrorCode::ClientError,
-            W::Cancelled => ErrorCode::Cancelled,
-        }
+/// The WIT enum as the component's list.
+fn code_from_wit(code: bindings::ErrorCode) -> ErrorCode {
+    use bindings::ErrorCode as W;
+    match code {
+        W::InvalidConfig => ErrorCode::InvalidConfig,
+        W::NoConnection => ErrorCode::NoConnection,
+        W::CannotResolve => ErrorCode::CannotResolve,
+        W::NotOpened => ErrorCode::NotOpened,
+        W::InvalidKey => ErrorCode::InvalidKey,
+        W::InvalidTtl => ErrorCode::InvalidTtl,
+        W::InvalidLease => ErrorCode::InvalidLease,
+        W::LockTimeout => ErrorCode::LockTimeout,
+        W::LockLost => ErrorCode::LockLost,
+        W::Unsupported => ErrorCode::Unsupported,
+        W::ConnectFailed => ErrorCode::ConnectFailed,
+        W::Timeout => ErrorCode::Timeout,
+        W::ServerDown => ErrorCode::ServerDown,
+        W::ProtocolError => ErrorCode::Protocol,
+        W::ServerError => ErrorCode::ServerError,
+        W::ClientError => ErrorCode::ClientError,
+        W::Cancelled => ErrorCode::Cancelled,
     }
 }
 
@@ -145,7 +96,7 @@ impl From<bindings::LockError> for LockError {
         };
         LockError {
             category,
-            code: e.code.into(),
+            code: code_from_wit(e.code),
             message: e.message,
             correlation_id: e.correlation_id,
         }

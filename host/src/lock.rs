@@ -360,7 +360,7 @@ impl Undo {
         match released {
             Ok(Ok(())) => tracing::debug!("released what a cancelled call acquired"),
             Ok(Err(e)) => tracing::warn!(
-                code = %crate::ErrorCode::from(e.code),
+                code = ?e.code,
                 "cannot release what a cancelled call acquired; it expires with its ttl"
             ),
             Err(e) => {

@@ -191,7 +191,7 @@ fn check_calls<'a>(
                     ErrorCode::ConnectFailed,
                     ErrorCode::Timeout,
                     ErrorCode::ServerDown,
-                    ErrorCode::ProtocolError,
+                    ErrorCode::Protocol,
                     ErrorCode::ServerError,
                 ]
                 .map(ErrorCode::as_str);

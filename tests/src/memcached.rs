@@ -163,12 +163,22 @@ impl Memcached {
     }
 
     /// The pid the server on `self.port` reports in `stats`.
+    /// `None` when nothing answers, or the server goes away mid-reply (one still shutting down).
     fn listening_pid(&self) -> Option<i32> {
-        crate::raw::Raw::connect(self.port)
-            .stats()
-            .into_iter()
-            .find(|(name, _)| name == "pid")
-            .and_then(|(_, pid)| pid.parse().ok())
+        use std::io::{Read, Write};
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        stream.write_all(b"stats\r\n").ok()?;
+        let mut reply = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !reply.ends_with(b"END\r\n") {
+            let n = stream.read(&mut chunk).ok().filter(|&n| n > 0)?;
+            reply.extend_from_slice(&chunk[..n]);
+        }
+        String::from_utf8_lossy(&reply)
+            .lines()
+            .find_map(|line| line.strip_prefix("STAT pid "))
+            .and_then(|pid| pid.trim().parse().ok())
     }
 
     fn pid(&self) -> i32 {
@@ -183,6 +193,19 @@ impl Memcached {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if self.as_pid_1 {
+            // `unshare` is gone; its memcached (pid 1 of the namespace) dies a moment later. Every
+            // start reports pid 1, so a restart must not mistake the dying one for the new one.
+            let deadline = Instant::now() + STARTUP_LIMIT;
+            while TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                assert!(
+                    Instant::now() < deadline,
+                    "memcached on port {} never stopped",
+                    self.port
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
     }
 

@@ -130,11 +130,7 @@ async fn garbage_replies_are_protocol_errors() {
             .try_acquire_lock(None, b"k", 1000)
             .await
             .expect_err("garbage");
-        assert_eq!(
-            err.code(),
-            Some(ErrorCode::ProtocolError),
-            "{reply:?}: {err}"
-        );
+        assert_eq!(err.code(), Some(ErrorCode::Protocol), "{reply:?}: {err}");
         assert_eq!(err.category(), ErrorCategory::FailedInvocation);
         assert!(started.elapsed() < Duration::from_secs(1) + SLACK);
     }
@@ -144,7 +140,7 @@ async fn garbage_replies_are_protocol_errors() {
         .try_acquire_lock(None, b"k", 1000)
         .await
         .expect_err("endless line");
-    assert_eq!(err.code(), Some(ErrorCode::ProtocolError), "{err}");
+    assert_eq!(err.code(), Some(ErrorCode::Protocol), "{err}");
 }
 
 #[tokio::test]
