@@ -18,11 +18,11 @@ build: setup
     cp target/wasm-guest/wasm32-wasip2/guest/memlock_guest.wasm target/memlock.wasm
     @ls -l target/release/memlock target/memlock.wasm
 
-# Worker processes contend for one key on a real memcached (started for the demo unless
-# MEMLOCK_SERVERS or --server names one).
+# `memlock run` worker processes contend for one key on a real memcached (started for the demo
+# unless MEMLOCK_SERVERS or --server names one); `just demo --help` for the knobs.
 demo *ARGS: setup
-    cargo build --locked -p memlock-host
-    target/debug/memlock demo "$@"
+    cargo build --locked -p memlock-host -p memlock-demo
+    target/debug/memlock-demo "$@"
 
 # Every test: formatting, lints (host and wasm target), unit and integration tests on real memcached.
 test: setup

@@ -15,6 +15,14 @@ pub struct Memcached {
 const STARTUP_LIMIT: Duration = Duration::from_secs(10);
 
 fn binary() -> String {
+    match installed() {
+        Ok(binary) => binary,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The memcached binary to run, or what to do about its absence.
+pub fn installed() -> Result<String, String> {
     for candidate in [
         "memcached",
         "/usr/bin/memcached",
@@ -27,10 +35,10 @@ fn binary() -> String {
             .status()
             .is_ok()
         {
-            return candidate.to_string();
+            return Ok(candidate.to_string());
         }
     }
-    panic!("memcached is not installed: run `just setup` (or `apt-get install memcached`)");
+    Err("memcached is not installed: run `just setup` (or `apt-get install memcached`)".into())
 }
 
 fn free_port() -> u16 {

@@ -1,19 +1,17 @@
 //! `memlock`: the memlock component on real memcached, from the shell.
 
-mod demo;
 mod output;
 mod run;
+mod session;
 mod settings;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use memlock_host::{Error, Lease, Lock, Runtime};
+use memlock_host::Lease;
 use output::{Exit, Output};
-use settings::Pairs;
 
 /// A distributed lock on memcached, running as a WebAssembly component.
 #[derive(Parser)]
@@ -84,11 +82,6 @@ enum Command {
     },
     /// Runs a command while holding KEY, renewing the lease; stops it if the lease is lost.
     Run(run::RunArgs),
-    /// Shows workers contending for a key on memcached (starts one if no server is configured).
-    Demo(demo::DemoArgs),
-    /// Internal: one demo worker process.
-    #[command(hide = true)]
-    DemoWorker(demo::WorkerArgs),
 }
 
 fn main() -> ExitCode {
@@ -117,18 +110,15 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, out: &Output) -> Exit {
-    let config = match config(&cli) {
-        Ok(config) => config,
+    let config = match settings::assemble(cli.config.as_deref(), &cli.servers, &cli.sets) {
+        Ok(config) => settings::with_default_server(config),
         Err(e) => return out.invalid(&format!("{e:#}")),
     };
     let cid = cli.correlation_id.as_deref();
-    match cli.command {
-        Command::Demo(args) => return demo::run(args, config, cli.json).await,
-        Command::DemoWorker(args) => return demo::worker(args, config).await,
-        Command::Run(args) => return run::run(args, with_default_server(config), cid, out).await,
-        _ => {}
+    if let Command::Run(args) = cli.command {
+        return run::run(args, config, cid, out).await;
     }
-    let lock = match open(&with_default_server(config), cid).await {
+    let lock = match session::open(&config, cid).await {
         Ok(lock) => lock,
         Err(e) => return out.error(&e),
     };
@@ -142,7 +132,7 @@ async fn run(cli: Cli, out: &Output) -> Exit {
         }
         Command::Acquire { key, ttl, timeout } => {
             let started = Instant::now();
-            match with_progress(
+            match session::with_progress(
                 &key,
                 cli.json,
                 lock.acquire(cid, key.as_bytes(), ttl, timeout),
@@ -167,74 +157,8 @@ async fn run(cli: Cli, out: &Output) -> Exit {
             },
             Err(e) => out.invalid(&e.to_string()),
         },
-        Command::Demo(_) | Command::DemoWorker(_) | Command::Run(_) => Exit::Internal,
+        Command::Run(_) => Exit::Internal,
     };
     let _ = lock.close(cid).await;
     exit
-}
-
-/// Assembles ConfigParams: file < $MEMLOCK_SERVERS < --server < --set.
-fn config(cli: &Cli) -> anyhow::Result<Pairs> {
-    let mut layers = Vec::new();
-    if let Some(path) = &cli.config {
-        layers.push(settings::read_file(path)?);
-    }
-    if let Ok(list) = std::env::var("MEMLOCK_SERVERS") {
-        layers.push(settings::servers(&[list]));
-    }
-    layers.push(settings::servers(&cli.servers));
-    layers.push(
-        cli.sets
-            .iter()
-            .map(|s| settings::assignment(s))
-            .collect::<anyhow::Result<_>>()?,
-    );
-    Ok(settings::merge(layers))
-}
-
-/// memcached on localhost:11211 when no connection is configured at all (the seed's default).
-pub fn with_default_server(mut config: Pairs) -> Pairs {
-    if !config
-        .iter()
-        .any(|(k, _)| k.to_ascii_lowercase().starts_with("connection"))
-    {
-        config.push((
-            "connection.uri".into(),
-            "memcached://127.0.0.1:11211".into(),
-        ));
-    }
-    config
-}
-
-/// A configured, opened lock instance.
-pub async fn open(config: &Pairs, cid: Option<&str>) -> Result<Lock, Error> {
-    let lock = Lock::new(Runtime::shared()?).await?;
-    lock.configure(config).await?;
-    lock.open(cid).await?;
-    Ok(lock)
-}
-
-/// Shows a waiting line on a terminal while `wait` runs.
-pub async fn with_progress<T>(key: &str, json: bool, wait: impl Future<Output = T>) -> T {
-    let show = !json && std::io::stderr().is_terminal();
-    let started = Instant::now();
-    tokio::pin!(wait);
-    let mut ticker = tokio::time::interval(Duration::from_millis(250));
-    let mut shown = false;
-    let result = loop {
-        tokio::select! {
-            biased;
-            result = &mut wait => break result,
-            _ = ticker.tick(), if show => {
-                if started.elapsed() >= Duration::from_millis(500) {
-                    eprint!("\rwaiting for {key:?}… {:.1} s", started.elapsed().as_secs_f64());
-                    shown = true;
-                }
-            }
-        }
-    };
-    if shown {
-        eprint!("\r\x1b[K");
-    }
-    result
 }

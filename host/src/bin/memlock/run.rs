@@ -159,7 +159,7 @@ pub async fn run(args: RunArgs, config: Pairs, cid: Option<&str>, out: &Output) 
             return Exit::Internal;
         }
     };
-    let lock = match crate::open(&config, cid).await {
+    let lock = match crate::session::open(&config, cid).await {
         Ok(lock) => Arc::new(lock),
         Err(e) => return out.error(&e),
     };
@@ -169,7 +169,7 @@ pub async fn run(args: RunArgs, config: Pairs, cid: Option<&str>, out: &Output) 
         args.timeout
     };
     let started = std::time::Instant::now();
-    let acquire = crate::with_progress(
+    let acquire = crate::session::with_progress(
         &args.key,
         out.json,
         lock.acquire(cid, args.key.as_bytes(), args.ttl, timeout),

@@ -101,6 +101,38 @@ fn flatten(prefix: &str, value: &Yaml, pairs: &mut Pairs) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The CLI's ConfigParams: the file < `$MEMLOCK_SERVERS` < `--server` < `--set`.
+pub fn assemble(file: Option<&Path>, servers: &[String], sets: &[String]) -> anyhow::Result<Pairs> {
+    let mut layers = Vec::new();
+    if let Some(path) = file {
+        layers.push(read_file(path)?);
+    }
+    if let Ok(list) = std::env::var("MEMLOCK_SERVERS") {
+        layers.push(self::servers(&[list]));
+    }
+    layers.push(self::servers(servers));
+    layers.push(
+        sets.iter()
+            .map(|s| assignment(s))
+            .collect::<anyhow::Result<_>>()?,
+    );
+    Ok(merge(layers))
+}
+
+/// memcached on localhost:11211 when no connection is configured at all (the seed's default).
+pub fn with_default_server(mut config: Pairs) -> Pairs {
+    if !config
+        .iter()
+        .any(|(k, _)| k.to_ascii_lowercase().starts_with("connection"))
+    {
+        config.push((
+            "connection.uri".into(),
+            "memcached://127.0.0.1:11211".into(),
+        ));
+    }
+    config
+}
+
 /// `host:port` (or a `memcached://` uri) list, as `connections.<n>.uri` pairs.
 pub fn servers(list: &[String]) -> Pairs {
     list.iter()
