@@ -254,6 +254,9 @@ fn options(map: &SmallMap<String, &str>) -> Result<Options> {
         };
         match name {
             "retry_timeout" => o.retry_timeout = int(key, value, 1, HOUR_MS)?,
+            // The seed's cache size: checked, so a typo is still an error, but a lock keeps one
+            // small item per held key and has nothing to bound with it.
+            "max_size" => _ = int(key, value, 0, u64::from(u32::MAX))?,
             "max_key_size" => {
                 o.max_key_size = int(key, value, 4, MEMCACHED_MAX_KEY as u64)? as usize
             }
@@ -289,7 +292,7 @@ fn options(map: &SmallMap<String, &str>) -> Result<Options> {
             _ => {
                 return Err(LockError::config(
                     key,
-                    "unknown option (known: retry_timeout, max_key_size, max_expiration, max_value, pool_size, reconnect, timeout, retries, failures, retry, remove, idle, drift_factor, drift_ms)",
+                    "unknown option (known: retry_timeout, max_size, max_key_size, max_expiration, max_value, pool_size, reconnect, timeout, retries, failures, retry, remove, idle, drift_factor, drift_ms)",
                 ));
             }
         }
@@ -360,6 +363,34 @@ mod tests {
         assert_eq!(c.options.retry_timeout, 100);
     }
 
+    /// Every key `MemcachedLock.txt` (the seed's documentation) lists, with its documented
+    /// default: a pip-services config must never be refused for a key pip-services documents.
+    #[test]
+    fn every_key_the_seed_documents_is_accepted() {
+        let seed = [
+            ("connection.discovery_key", "cache"),
+            ("connection.host", "m1"),
+            ("connection.port", "11211"),
+            ("connection.uri", "memcached://m1:11211"),
+            ("options.max_size", "1000"),
+            ("options.max_key_size", "250"),
+            ("options.max_expiration", "2592000"),
+            ("options.max_value", "1048576"),
+            ("options.pool_size", "5"),
+            ("options.reconnect", "10000"),
+            ("options.retries", "3"),
+            ("options.timeout", "60000"),
+            ("options.failures", "5"),
+            ("options.retry", "30000"),
+            ("options.idle", "5000"),
+        ];
+        for (key, value) in seed {
+            if let Err(e) = cfg(&[("connection.host", "m1"), (key, value)]) {
+                panic!("{key}={value} refused: {}", e.message);
+            }
+        }
+    }
+
     #[test]
     fn connection_forms() {
         let c = cfg(&[("connection.uri", "memcached://m1:1234")]).expect("uri");
@@ -396,6 +427,7 @@ mod tests {
             ("options.max_key_size", "251"),
             ("options.max_expiration", "2592001"),
             ("options.max_value", "10"),
+            ("options.max_size", "many"),
             ("options.remove", "true"),
             ("options.timout", "10"),
             ("options.drift_factor", "0.9"),
