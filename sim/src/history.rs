@@ -6,6 +6,8 @@ use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 use std::time::Duration;
 
+use memlock_host::ErrorCode;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
     TryAcquire,
@@ -31,7 +33,8 @@ pub enum Outcome {
         deleted: bool,
     },
     Error {
-        code: String,
+        /// `None`: the call failed outside the component (a trap or a runtime failure).
+        code: Option<ErrorCode>,
     },
 }
 

@@ -77,10 +77,6 @@ fn record(
     });
 }
 
-fn error_code(e: &memlock_host::Error) -> String {
-    e.code().map_or("RUNTIME", ErrorCode::as_str).to_string()
-}
-
 /// The outcome of a successful acquire: token, valid-until in simulated time, fencing token.
 fn acquired(lease: &Lease) -> Outcome {
     let valid_until = history::now() + lease.remaining();
@@ -103,9 +99,7 @@ async fn release(
     let started = history::now();
     let outcome = match lock.release(None, lease).await {
         Ok(deleted) => Outcome::Released { deleted },
-        Err(e) => Outcome::Error {
-            code: error_code(&e),
-        },
+        Err(e) => Outcome::Error { code: e.code() },
     };
     record(history, client, Op::Release, key, ttl, started, outcome);
 }
@@ -182,9 +176,7 @@ pub async fn run_client(
                     key,
                     ttl,
                     started,
-                    Outcome::Error {
-                        code: error_code(&e),
-                    },
+                    Outcome::Error { code: e.code() },
                 );
                 None
             }
@@ -203,9 +195,7 @@ pub async fn run_client(
                             valid_until: history::now() + lease.remaining(),
                         }
                     }
-                    Err(e) => Outcome::Error {
-                        code: error_code(&e),
-                    },
+                    Err(e) => Outcome::Error { code: e.code() },
                 };
                 record(&history, c, Op::Extend, key, ttl, started, outcome);
             }
@@ -263,9 +253,7 @@ pub async fn run_client(
                     key,
                     300,
                     started,
-                    Outcome::Error {
-                        code: error_code(&e),
-                    },
+                    Outcome::Error { code: e.code() },
                 );
                 break;
             }

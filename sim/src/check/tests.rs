@@ -420,3 +420,47 @@ fn a_belief_released_the_instant_it_began_overlaps_nothing() {
     assert_eq!(report.violations, Vec::<String>::new());
     assert!(report.excused.is_empty(), "{:?}", report.excused);
 }
+
+/// A call of `op` by client 0 that failed with `code`.
+fn failed(op: Op, code: Option<ErrorCode>) -> Event {
+    Event::Call {
+        client: 0,
+        op,
+        key: "k".into(),
+        ttl_ms: 1000,
+        started: ms(0),
+        ended: ms(10),
+        outcome: Outcome::Error { code },
+    }
+}
+
+#[test]
+fn a_documented_error_under_faults_is_not_a_violation() {
+    let report = run(
+        &case(vec![], vec![0.0]),
+        &[failed(Op::Acquire, Some(ErrorCode::Timeout))],
+    );
+    assert_eq!(report.violations, Vec::<String>::new());
+}
+
+#[test]
+fn an_undocumented_error_or_a_runtime_failure_is_reported() {
+    let report = run(
+        &case(vec![], vec![0.0]),
+        &[failed(Op::Acquire, Some(ErrorCode::InvalidKey))],
+    );
+    assert_one_violation(&report, "documented errors");
+    assert!(report.violations[0].contains("INVALID_KEY"), "{report:?}");
+    let report = run(&case(vec![], vec![0.0]), &[failed(Op::Release, None)]);
+    assert_one_violation(&report, "documented errors");
+    assert!(report.violations[0].contains("RUNTIME"), "{report:?}");
+}
+
+#[test]
+fn a_liveness_acquire_that_fails_is_reported() {
+    let report = run(
+        &case(vec![], vec![0.0]),
+        &[failed(Op::Liveness, Some(ErrorCode::LockTimeout))],
+    );
+    assert_one_violation(&report, "liveness");
+}
