@@ -6,7 +6,7 @@
 //! like with like. Rows: the floor (one `mn` round trip with the host's socket code); a hand-written acquire +
 //! release with the `async-memcached` crate (the peer); the lock's core built natively over tokio;
 //! the component through the host's Rust API; the CLI as whole processes; 8 workers contending
-//! for one key; 64 tasks on distinct keys through one lock instance; the simulation's speed.
+//! for one key; 64 tasks on distinct keys through one `Lock` with one component instance per task; the simulation's speed.
 //!
 //! `MEMLOCK_BENCH_SERVER=host:port` uses an existing memcached; otherwise one is started on a free
 //! loopback port. `MEMLOCK_BENCH_ITERATIONS` (default 5000) sets the samples per latency row.

@@ -1,7 +1,8 @@
 //! pip-services ConfigParams for the lock: `connection(s).*` and `options.*`, checked once.
 //!
-//! Keys and defaults are the seed's (`MemcachedLock` and its `Lock` base), so an existing config
-//! file keeps working. Every value is validated in [`LockConfig::from_pairs`]; a bad one is an
+//! Keys are the seed's (`MemcachedLock` and its `Lock` base), so an existing config file keeps
+//! working; defaults are memlock's (README's table), and some differ from the seed's
+//! (`retries`, `timeout`). Every value is validated in [`LockConfig::from_pairs`]; a bad one is an
 //! `INVALID_CONFIG` error naming the key. Unknown `options.*` keys are errors too: a typo such as
 //! `options.timout` would otherwise silently leave a default in force. Keys outside `connection.`,
 //! `connections.` and `options.` belong to other components and are ignored, as pip-services does.
@@ -40,7 +41,7 @@ impl core::fmt::Display for Endpoint {
     }
 }
 
-/// `options.*`: the seed's names and defaults. Times are milliseconds.
+/// `options.*`: the seed's names, memlock's defaults. Times are milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// Base interval between attempts of a blocking acquire (each wait uniform in 0.75–1.5 ×).
@@ -363,7 +364,7 @@ mod tests {
         assert_eq!(c.options.retry_timeout, 100);
     }
 
-    /// Every key `MemcachedLock.txt` (the seed's documentation) lists, with its documented
+    /// Every key the pip-services documentation of `MemcachedLock` lists, with its documented
     /// default: a pip-services config must never be refused for a key pip-services documents.
     #[test]
     fn every_key_the_seed_documents_is_accepted() {

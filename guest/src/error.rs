@@ -1,8 +1,8 @@
 //! Errors of the lock, shaped like pip-services `ApplicationException`s.
 //!
 //! Callers of the seed branch on the category and code (`LOCK_TIMEOUT`, `NOT_OPENED`, ...), so those
-//! are part of the contract; the message is for people. Every constructor here is one documented
-//! code: README.md lists them, and nothing else builds a [`LockError`].
+//! are part of the contract; the message is for people. Every error carries one [`Code`] from the
+//! list below, and README.md's Errors table lists them all.
 
 use crate::prelude::*;
 
@@ -29,7 +29,7 @@ pub enum Code {
     InvalidConfig,
     /// No connection is configured (or discovery resolved none).
     NoConnection,
-    /// `connection.discovery_key` is set but no discovery reference was given.
+    /// `connection.discovery_key` is set but no discovery reference was given, or discovery failed.
     CannotResolve,
     /// The operation needs `open` first.
     NotOpened,

@@ -1,7 +1,7 @@
 //! Turning a ttl in milliseconds into memcached's `T<seconds>` without ever making it infinite.
 //!
 //! memcached's clock ticks once a second, so an item sent with `T<n>` lives between n−1 and n
-//! seconds after the server receives it (`docs/memcached-facts.md`: `T1` can live a few ms). `T0` never
+//! seconds after the server receives it (`docs/memcached-facts.md`), so `T1` can live a few ms. `T0` never
 //! expires, values above 2592000 are absolute unix times, and 2^32 overflows to "never". The seed
 //! truncated `ttl/1000`, so every ttl below one second became a permanent lock.
 //!

@@ -55,7 +55,7 @@ impl std::str::FromStr for ServerProcess {
     type Err = HandleError;
 
     /// `pid:start:incarnation`; a handle from before incarnations (`pid:start`) reads as an
-    /// unknown epoch, so its release and extend find the item by the owner token instead.
+    /// unknown server process, so its release and extend find the item by the owner token instead.
     fn from_str(text: &str) -> Result<Self, HandleError> {
         let bad = HandleError("the server process is not pid:start:incarnation");
         let numbers = text
@@ -212,9 +212,9 @@ impl Lease {
     /// Parses a handle made by [`Lease::handle`].
     pub fn from_handle(handle: &str) -> Result<Lease, HandleError> {
         let parts: Vec<&str> = handle.trim().split('.').collect();
-        let [prefix, key, token, cas, epoch, fence] = parts[..] else {
+        let [prefix, key, token, cas, process, fence] = parts[..] else {
             return Err(HandleError(
-                "expected ml1.<key>.<token>.<cas>.<epoch>.<fencing token>",
+                "expected ml1.<key>.<token>.<cas>.<server process>.<fencing token>",
             ));
         };
         if prefix != HANDLE_PREFIX {
@@ -225,7 +225,7 @@ impl Lease {
         let cas = cas
             .parse()
             .map_err(|_| HandleError("the cas is not a number"))?;
-        let epoch = epoch.parse()?;
+        let process = process.parse()?;
         let fence = fence
             .parse()
             .map_err(|_| HandleError("the fencing token is not a number"))?;
@@ -233,7 +233,7 @@ impl Lease {
             key,
             owner_token,
             cas,
-            server_process: epoch,
+            server_process: process,
             ttl: Duration::ZERO,
             valid_until: None,
             fencing_token: FencingToken(fence),
@@ -281,7 +281,7 @@ mod tests {
             fencing_token: FencingToken((1_700_000_000u128 << 64) | 42),
         };
         assert_eq!(Lease::from_handle(&lease.handle()), Ok(lease.clone()));
-        // A handle written before server processes had an incarnation: the epoch reads as unknown,
+        // A handle written before server processes had an incarnation: the server process reads as unknown,
         // so release and extend go by the owner token.
         let old = format!(
             "ml1.{}.{}.42.1234:1700000000.{}",

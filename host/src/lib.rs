@@ -2,7 +2,8 @@
 //! and offers it as a typed async Rust API ([`Lock`]) and the `memlock` CLI.
 //!
 //! - [`runtime`]: the engine and the compiled component (once per process, cached on disk);
-//! - [`lock`]: one component instance behind an async API;
+//! - [`lock`]: the [`Lock`] API over component instances (home instances routed by key, spares
+//!   for `extend`);
 //! - `imports`: the component's imports (socket, clock, discovery) on the store's [`state`];
 //! - [`net`] and [`discovery`]: what those imports are backed by, swappable (the simulation
 //!   plugs in turmoil's network);

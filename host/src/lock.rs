@@ -50,8 +50,8 @@ pub struct Environment {
     /// How fast the component's clock runs against tokio time (1.0 = true rate). The simulation
     /// sets it to model clock drift.
     pub clock_rate: f64,
-    /// Seeds every random source the component can reach (WASI `random`, std's hash keys, owner
-    /// tokens, jitter) for a reproducible run; `None` draws from the OS.
+    /// Seeds every random source the component can reach (WASI `random`: owner tokens, jitter,
+    /// incarnations) for a reproducible run; `None` draws from the OS.
     pub random_seed: Option<u64>,
 }
 
@@ -410,7 +410,7 @@ macro_rules! call {
                 .$method(&mut inst.store, inst.handle $(, $arg)*)
                 .await;
             inst.poisoned = result.is_err();
-            tracing::trace!(ok = result.is_ok(), "returned");
+            tracing::debug!(ok = result.is_ok(), "returned");
             let answer = result.map_err(Error::runtime)?;
             if signal.is_cancelled() {
                 undo.run(inst, $cid.as_deref(), &answer).await;
@@ -423,7 +423,7 @@ macro_rules! call {
 }
 
 impl Lock {
-    /// A new, unconfigured instance with real TCP.
+    /// A new, unconfigured lock with one home instance and real TCP.
     pub async fn new(runtime: &Runtime) -> Result<Lock, Error> {
         Lock::with_environment(runtime, Environment::default()).await
     }
@@ -564,7 +564,8 @@ impl Lock {
         result
     }
 
-    /// One attempt; `true` when this instance now holds `key` for `ttl_ms`.
+    /// One attempt; `true` when this `Lock` now holds `key` for `ttl_ms` (the seed's API: the
+    /// lease is kept by the key's home instance).
     pub async fn try_acquire_lock(
         &self,
         correlation_id: Option<&str>,
@@ -599,7 +600,8 @@ impl Lock {
         )?)
     }
 
-    /// Releases this instance's lease on `key`; a no-op if it holds none.
+    /// Releases the lease this `Lock` holds on `key` (kept by the key's home instance); a no-op
+    /// if it holds none.
     pub async fn release_lock(
         &self,
         correlation_id: Option<&str>,

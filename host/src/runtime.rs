@@ -2,7 +2,7 @@
 //!
 //! Compiling the component with cranelift takes a noticeable fraction of a second, so a process
 //! compiles it once ([`Runtime::shared`]) and keeps the machine code in a cache directory
-//! ([`crate::cache`]); a later `memlock` process maps the cached code and starts in milliseconds.
+//! ([`crate::cache`]); a later `memlock` process loads the cached code and starts in milliseconds.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

@@ -1,5 +1,5 @@
-//! What one component instance's store holds: WASI (for std's own imports: random, clocks,
-//! stdio), the resource table of open sockets, and the host's network and discovery.
+//! What one component instance's store holds: WASI (the component's `wasi:random` import),
+//! the resource table of open sockets, and the host's network and discovery.
 
 use std::sync::Arc;
 

@@ -380,7 +380,7 @@ fn check_fencing(
             _ => None,
         })
         .collect();
-    // Restarts that keep pid and start time. The identity-keeping start happens at the first
+    // Restarts that keep pid and start time. The start that keeps pid and start time happens at the first
     // (re)start of the server after the fault begins — its own end, or an overlapping crash's —
     // so anywhere in the fault's window.
     let reincarnations: Vec<(usize, Duration, Duration)> = case

@@ -225,7 +225,7 @@ fn begin(sim: &mut turmoil::Sim<'_>, handles: &[ServerHandle], clients: usize, k
         FaultKind::LoseReply { server } => handles[server].lock().lose_next_reply = true,
         FaultKind::Crash { server } => sim.crash(format!("mc{server}")),
         FaultKind::Reincarnate { server } => {
-            handles[server].lock().keep_identity = true;
+            handles[server].lock().keep_process = true;
             sim.crash(format!("mc{server}"));
         }
         FaultKind::Evict { server } => handles[server].evict_all(sim.elapsed()),

@@ -41,7 +41,8 @@ pub struct Connection<S> {
     buffer: Vec<u8>,
     /// The last request's bytes; kept so that a request does not allocate.
     request: Vec<u8>,
-    /// The server process this stream reaches, read with `stats` when the connection opened.
+    /// The server process this stream reaches, read by the handshake (`stats` + the incarnation
+    /// item) when the connection opened.
     pub process: ServerProcess,
     pub last_used_ns: u64,
 }

@@ -2,7 +2,8 @@
 //! parsed from one. Nothing here knows whether bytes travel through a WIT import, tokio or turmoil,
 //! so the codec is unit-tested natively and the component stays small.
 //!
-//! Only the commands the lock uses exist: meta `ms`/`mg`/`md`/`mn` and `stats` (server identity).
+//! Only the commands the lock uses exist: meta `ms`/`mg`/`md`, `stats` (which process answers),
+//! and `mn` for tests.
 
 pub mod reply;
 pub mod request;

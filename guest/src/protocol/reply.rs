@@ -85,8 +85,8 @@ pub struct MetaReply {
 }
 
 /// Who answered: the `pid` and start time of the memcached process, from `stats`, and the
-/// process's incarnation: a random number the first client to reach the process stores in it
-/// (`driver::connection`). Two processes can share pid and start second (memcached as pid 1 in a
+/// process's incarnation: FNV-1a of a random value the first client to reach the process stores
+/// in it (`driver::connection`). Two processes can share pid and start second (memcached as pid 1 in a
 /// container, restarted within a second); they cannot share the incarnation, which the restart
 /// erased with every other item. Carried in a lease as its server process; all zero means unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -97,7 +97,7 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// False for the all-zero identity of a lease that does not know its server process (no
+    /// False for the all-zero server process of a lease that does not know its server process (no
     /// memcached process starts at the unix epoch).
     pub fn is_known(&self) -> bool {
         self.started_at != 0
@@ -231,7 +231,7 @@ pub fn parse_meta(
     Ok(Some((reply, total)))
 }
 
-/// Parses a whole `stats` reply into the server's identity.
+/// Parses a whole `stats` reply into the server process (incarnation 0 until the handshake reads it).
 pub fn parse_stats(buf: &[u8]) -> Result<Option<(ServerProcess, usize)>, ProtocolError> {
     let mut pos = 0;
     let (mut pid, mut time, mut uptime) = (None, None, None);
@@ -251,12 +251,12 @@ pub fn parse_stats(buf: &[u8]) -> Result<Option<(ServerProcess, usize)>, Protoco
             };
             let started_at = u64::checked_sub(time, uptime)
                 .ok_or_else(|| ProtocolError::Malformed("stats uptime after time".into()))?;
-            let identity = ServerProcess {
+            let process = ServerProcess {
                 pid,
                 started_at,
                 incarnation: 0,
             };
-            return Ok(Some((identity, pos)));
+            return Ok(Some((process, pos)));
         }
         let mut parts = line.splitn(3, |&b| b == b' ');
         let (Some(b"STAT"), Some(name), Some(value)) = (parts.next(), parts.next(), parts.next())

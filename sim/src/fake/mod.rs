@@ -60,7 +60,7 @@ impl FakeMemcached {
     }
 
     /// What `stats` reports as this process: (pid, start time in unix seconds).
-    pub fn identity(&self) -> (u64, u64) {
+    pub fn server_process(&self) -> (u64, u64) {
         (self.pid, self.process_started)
     }
 

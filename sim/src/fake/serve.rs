@@ -59,7 +59,7 @@ pub struct ServerState {
     /// Apply the next command, then close its connection without replying.
     pub lose_next_reply: bool,
     /// The next (re)start keeps this process's pid and start time.
-    pub keep_identity: bool,
+    pub keep_process: bool,
     /// Out of memory, eviction off: stores fail with `SERVER_ERROR` (survives a restart).
     pub full: bool,
     pub stores: Vec<Stored>,
@@ -124,7 +124,7 @@ impl ServerHandle {
             phase,
             garbage: false,
             lose_next_reply: false,
-            keep_identity: false,
+            keep_process: false,
             full: false,
             stores: Vec::new(),
             changes: Vec::new(),
@@ -146,13 +146,13 @@ impl ServerHandle {
     }
 
     /// Starts a new process in this slot: all items and the CAS counter are gone. With
-    /// `keep_identity` set, the new process reports the old one's pid and start time.
+    /// `keep_process` set, the new process reports the old one's pid and start time.
     pub fn restart(&self, config: ServerConfig, pid: u64, phase: Duration) {
         let mut state = self.lock();
         // The old process's items are gone (they became unreachable when it crashed).
         state.drop_all(turmoil::sim_elapsed().unwrap_or_default());
-        let (pid, started) = if std::mem::take(&mut state.keep_identity) {
-            state.memcached.identity()
+        let (pid, started) = if std::mem::take(&mut state.keep_process) {
+            state.memcached.server_process()
         } else {
             (
                 pid,

@@ -115,8 +115,9 @@ fn catch_signals() -> std::io::Result<mpsc::UnboundedReceiver<Received>> {
     Ok(rx)
 }
 
-/// Smallest renewal-and-grace window `run` accepts, in ms (see [`max_grace_ms`]).
-const MIN_WINDOW_MS: u64 = 20;
+/// Shortest `--ttl` `run` accepts, in ms: below it the window between the first renewal and the
+/// SIGKILL ([`max_grace_ms`]) is too small to renew in.
+const MIN_TTL_MS: u64 = 250;
 
 /// The machine's monotonic clock (`CLOCK_MONOTONIC`, which tokio's `Instant` reads too), in ns:
 /// lets a script compare the deadlines `run` reports with its own clock.
@@ -132,10 +133,10 @@ fn monotonic_ns() -> u64 {
 
 pub async fn run(args: RunArgs, config: Pairs, cid: Option<&str>, out: &Output) -> Exit {
     let ttl_ms = u64::try_from(args.ttl).unwrap_or(0);
-    if max_grace_ms(ttl_ms) < MIN_WINDOW_MS {
+    if ttl_ms < MIN_TTL_MS {
         return out.invalid(&format!(
             "--ttl {} ms is too short for run: the command would have to be stopped before the \
-             lease could be renewed; use at least 250 ms",
+             lease could be renewed; use at least {MIN_TTL_MS} ms",
             args.ttl
         ));
     }
