@@ -12,11 +12,19 @@ default:
 setup:
     scripts/setup.sh
 
-# Build the memlock binary (release) and the component as target/memlock.wasm.
-build: setup
+# Build the memlock binary (release), the component as target/memlock.wasm, and the component
+# composed with its WASI adapter into the Python package (`pip install ./bindings/python` after).
+build: setup component-wasi
     cargo build --release --locked -p memlock-host
     cp target/wasm-guest/wasm32-wasip2/guest/memlock_guest.wasm target/memlock.wasm
-    @ls -l target/release/memlock target/memlock.wasm
+    @ls -l target/release/memlock target/memlock.wasm bindings/python/memlock/memlock.wasm
+
+# The lock component with sockets and clock served inside wasm (wasi-adapter/, plugged in by
+# memlock-compose), for hosts whose imports are costly to call: bindings/python/memlock/memlock.wasm.
+component-wasi: setup
+    cargo build --locked -p memlock-host
+    cargo build --locked -p memlock-wasi-adapter --target wasm32-wasip2 --profile guest --target-dir target/wasm-guest
+    cargo run --quiet --locked -p memlock-compose -- target/wasm-guest/wasm32-wasip2/guest/memlock_guest.wasm target/wasm-guest/wasm32-wasip2/guest/memlock_wasi_adapter.wasm bindings/python/memlock/memlock.wasm
 
 # `memlock run` worker processes contend for one key on a real memcached (started for the demo
 # unless MEMLOCK_SERVERS or --server names one); `just demo --help` for the knobs.
@@ -28,8 +36,15 @@ demo *ARGS: setup
 test: setup
     cargo fmt --all -- --check
     cargo clippy --locked --workspace --all-targets -- -D warnings
-    cargo clippy --locked -p memlock-guest --target wasm32-wasip2 -- -D warnings
+    cargo clippy --locked -p memlock-guest -p memlock-wasi-adapter --target wasm32-wasip2 -- -D warnings
     cargo test --locked --workspace
+    just python-test
+
+# The Python binding's suite (pytest) in target/python, against the package as pip installs it.
+python-test: component-wasi
+    scripts/python-env.sh
+    target/python/bin/pip install --quiet --disable-pip-version-check --no-deps --force-reinstall ./bindings/python
+    MEMLOCK_BIN=target/debug/memlock target/python/bin/pytest -q -p no:cacheprovider bindings/python/tests
 
 # Run the memlock CLI (dev build), e.g. `just memlock try-acquire job`.
 memlock *ARGS:

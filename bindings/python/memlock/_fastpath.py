@@ -1,0 +1,110 @@
+"""Calls into the component without wasmtime-py re-reading every type on every call.
+
+wasmtime-py 47.0.1 converts values by walking their WIT types, and rebuilds those type objects
+from the C API at every call: a function's type on every call, a record's fields and a variant's
+cases on every value. For a lease (a record of records) that is hundreds of C calls and
+thousands of Python ones per lock operation, more than the network round trip. Types never
+change, so this module reads each function's type once ([`Export`]) and memoises the type
+objects' derived lists on the objects themselves. Values still go through wasmtime-py's own
+conversions; nothing here knows the C value layout.
+
+The memoised methods are wasmtime-py's, patched on its classes once per process: the package
+pins wasmtime==47.0.1, and the patch checks that each method it wraps exists.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from ctypes import byref, pointer
+from typing import Any, Callable
+
+from wasmtime import _ffi as ffi
+from wasmtime.component import _types
+from wasmtime.component._enter import enter_wasm
+
+_patched = False
+_patch_lock = threading.Lock()
+
+
+def _memoise_property(cls: type, name: str) -> None:
+    original = cls.__dict__[name]
+    assert isinstance(original, property), f"{cls.__name__}.{name} is no longer a property"
+    compute = original.fget
+    slot = f"_memlock_{name}"
+
+    def cached(self: Any) -> Any:
+        try:
+            return self.__dict__[slot]
+        except KeyError:
+            value = self.__dict__[slot] = compute(self)
+            return value
+
+    setattr(cls, name, property(cached, doc=original.__doc__))
+
+
+def _memoise_method(cls: type, name: str) -> None:
+    compute: Callable[[Any], Any] = cls.__dict__[name]
+    slot = f"_memlock_{name}"
+
+    def cached(self: Any) -> Any:
+        try:
+            return self.__dict__[slot]
+        except KeyError:
+            value = self.__dict__[slot] = compute(self)
+            return value
+
+    setattr(cls, name, cached)
+
+
+def patch() -> None:
+    """Memoises the derived type lists (idempotent)."""
+    global _patched
+    with _patch_lock:
+        if _patched:
+            return
+        _memoise_property(_types.RecordType, "fields")
+        _memoise_property(_types.TupleType, "elements")
+        _memoise_property(_types.ListType, "element")
+        _memoise_property(_types.EnumType, "names")
+        for cls in (_types.VariantType, _types.OptionType, _types.ResultType):
+            _memoise_method(cls, "_cases")
+        _memoise_method(_types.VariantLikeType, "_tagged")
+        _patched = True
+
+
+class Export:
+    """One exported function with its type read once."""
+
+    def __init__(self, func: Any, store: Any):
+        self._func = func._func
+        fty = func.type(store)
+        self._params = [ty for _name, ty in fty.params]
+        self._result = fty.result
+        self._fty = fty  # keeps the type objects (and their C pointers) alive
+
+    def __call__(self, store: Any, *params: Any) -> Any:
+        if len(params) != len(self._params):
+            raise TypeError(f"expected {len(self._params)} parameters, got {len(params)}")
+        param_capi = (ffi.wasmtime_component_val_t * len(params))()
+        n = 0
+        try:
+            for ty, value in zip(self._params, params):
+                ty.convert_to_c(store, value, pointer(param_capi[n]))
+                n += 1
+            result_space = ffi.wasmtime_component_val_t() if self._result is not None else None
+            result_capi = byref(result_space) if result_space is not None else None
+            result_len = 1 if result_space is not None else 0
+
+            def run() -> "ctypes._Pointer[ffi.wasmtime_error_t]":
+                return ffi.wasmtime_component_func_call(
+                    byref(self._func), store._context(), param_capi, n, result_capi, result_len
+                )
+
+            enter_wasm(run)
+            if result_space is None:
+                return None
+            return self._result.convert_from_c(result_space)
+        finally:
+            for i in range(n):
+                ffi.wasmtime_component_val_delete(byref(param_capi[i]))

@@ -1,0 +1,149 @@
+"""One instance of the component: its store, its exports, and the one import Python serves.
+
+The component embedded here is the lock component the Rust host runs, composed with memlock's
+WASI adapter (``wasi-adapter/``): sockets and the clock are served inside wasmtime by its WASI
+0.2 implementation, so a lock operation is one call from Python into wasm and nothing back.
+Only ``discovery`` (pip-services' ``IDiscovery``, rarely called) is Python.
+
+Clock: the adapter's ``now-ns`` is WASI's monotonic clock, which wasmtime counts from the
+creation of the store's WASI context. ``time.monotonic_ns()`` read just before that creation is
+therefore at or before the origin, and ``origin + valid-until-ns`` is a lease's deadline on
+Python's clock, early by at most the microseconds the creation took: never late.
+
+An instance runs one call at a time (a wasmtime store is single-threaded); ``MemcachedLock``
+keeps a pool of them. ctypes releases the GIL while wasm runs, so instances in several threads
+run in parallel.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, List, Optional, Sequence, Set, Tuple
+
+from wasmtime import Store, WasiConfig, _ffi as ffi
+from wasmtime.component import Linker, Record, Variant
+
+from . import errors
+from ._fastpath import Export, patch
+from ._runtime import component
+
+_LOCK = "memlock:lock/lock@0.1.0"
+_METHODS = (
+    "configure",
+    "set-references",
+    "open",
+    "is-open",
+    "close",
+    "try-acquire-lock",
+    "acquire-lock",
+    "release-lock",
+    "try-acquire",
+    "acquire",
+    "release",
+    "extend",
+)
+
+#: ``resolve-all``'s Python side: (trace id, key) -> connections as (name, value) pairs, or an
+#: error message.
+Resolver = Callable[[Optional[str], str], Any]
+
+
+class Instance:
+    """A component instance with one ``memcached-lock`` resource."""
+
+    def __init__(self, resolve: Resolver):
+        engine, compiled = component()
+        patch()
+        self.clock_origin_ns = time.monotonic_ns()
+        wasi = WasiConfig()
+        # Sockets are opened by the component itself; loopback and any other address.
+        ffi.wasi_config_inherit_network(wasi.ptr())
+        ffi.wasi_config_allow_ip_name_lookup(wasi.ptr(), True)
+        self.store = Store(engine)
+        self.store.set_wasi(wasi)
+        linker = Linker(engine)
+        linker.add_wasip2()
+        with linker.root() as root:
+            with root.add_instance("memlock:lock/discovery@0.1.0") as discovery:
+                discovery.add_func("resolve-all", _resolve_all(resolve))
+        instance = linker.instantiate(self.store, compiled)
+        interface = instance.get_export_index(self.store, _LOCK)
+
+        def export(name: str) -> Any:
+            index = instance.get_export_index(self.store, name, interface)
+            func = instance.get_func(self.store, index) if index is not None else None
+            if func is None:
+                raise errors.runtime_failure(None, RuntimeError(f"the component lacks {name}"))
+            return Export(func, self.store)
+
+        self._funcs = {m: export(f"[method]memcached-lock.{m}") for m in _METHODS}
+        self._handle = export("[constructor]memcached-lock")(self.store)
+        #: Set when a call trapped: the instance's state is unknown and it must not be reused.
+        self.poisoned = False
+        #: Keys whose seed-API lease this instance keeps (guarded by its lock's pool lock).
+        self.held: Set[bytes] = set()
+        #: Set when its lock closed it: it takes no more calls.
+        self.retired = False
+
+    def call(self, method: str, trace_id: Optional[str], *args: Any) -> Any:
+        """Calls ``method``; a WIT ``lock-error`` raises its pip-services exception, a trap
+        raises ``InternalException`` (code ``RUNTIME``) and poisons the instance."""
+        try:
+            value = self._funcs[method](self.store, self._handle, *args)
+        except errors.ApplicationException:
+            raise
+        except Exception as e:  # a trap, or an exception raised in an import
+            self.poisoned = True
+            raise errors.runtime_failure(trace_id, e) from e
+        if isinstance(value, Variant):
+            if value.tag == "err":
+                raise errors.from_lock_error(value.payload)
+            return value.payload
+        if isinstance(value, Record) and hasattr(value, "category") and hasattr(value, "code"):
+            raise errors.from_lock_error(value)
+        return value
+
+    def drop(self) -> None:
+        try:
+            self._handle.drop(self.store)
+        except Exception:
+            pass
+
+
+def _resolve_all(resolve: Resolver) -> Callable[..., Any]:
+    def resolve_all(_store: Any, trace_id: Optional[str], key: str) -> Any:
+        # An exception here would trap the instance: every failure becomes the WIT error.
+        try:
+            connections = resolve(trace_id, key)
+            return [
+                [(str(name), str(value)) for name, value in _pairs(connection)]
+                for connection in connections
+            ]
+        except Exception as e:
+            return Variant("err", f"{type(e).__name__}: {e}")
+
+    return resolve_all
+
+
+def _pairs(connection: Any) -> List[Tuple[str, Any]]:
+    if hasattr(connection, "items"):
+        return [(k, v) for k, v in connection.items() if v is not None]
+    return list(connection)
+
+
+def config_pairs(config: Any) -> List[Tuple[str, str]]:
+    """ConfigParams, a dict, or (key, value) pairs -> pairs of strings."""
+    if config is None:
+        return []
+    items: Sequence[Tuple[Any, Any]]
+    if hasattr(config, "items"):
+        items = list(config.items())
+    else:
+        items = list(config)
+    return [(str(k), _text(v)) for k, v in items if v is not None]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,126 @@
+"""The engine and the compiled component: once per process, cached on disk.
+
+Compiling the component takes tens of milliseconds with cranelift; a one-shot script would pay it
+on every start. The compiled code is cached with the Rust host's rules, because loading it is
+running native code: the cache directory (``$MEMLOCK_CACHE_DIR``, else
+``$XDG_CACHE_HOME/memlock``, else ``~/.cache/memlock``; empty disables caching) is used only if it
+is owned by this user and not writable by group or others (created with mode 0700); an entry is
+opened without following symlinks and loaded only if it is ours and not writable by others;
+entries are written with mode 0600 through a new file and a rename. A cache that fails these
+checks is skipped with one warning, and the component is compiled in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import threading
+import warnings
+from importlib import resources
+from typing import Optional, Tuple
+
+from importlib import metadata
+
+from wasmtime import Engine
+from wasmtime.component import Component
+
+_lock = threading.Lock()
+_loaded: Optional[Tuple[Engine, Component]] = None
+
+
+def component() -> Tuple[Engine, Component]:
+    """The process-wide engine and compiled component."""
+    global _loaded
+    with _lock:
+        if _loaded is None:
+            _loaded = _load()
+        return _loaded
+
+
+def wasm_bytes() -> bytes:
+    return resources.files("memlock").joinpath("memlock.wasm").read_bytes()
+
+
+def _load() -> Tuple[Engine, Component]:
+    engine = Engine()
+    wasm = wasm_bytes()
+    directory = _cache_dir()
+    if directory is None:
+        return engine, Component(engine, wasm)
+    digest = hashlib.sha256(wasm + f"wasmtime-py {_wasmtime_version()}".encode()).hexdigest()
+    entry = os.path.join(directory, f"memlock-py-{digest[:32]}.cwasm")
+    cached = _read_trusted(entry)
+    if cached is not None:
+        try:
+            return engine, Component.deserialize(engine, cached)
+        except Exception:  # stale or damaged: compile afresh and replace it
+            pass
+    compiled = Component(engine, wasm)
+    _write(directory, entry, bytes(compiled.serialize()))
+    return engine, compiled
+
+
+def _wasmtime_version() -> str:
+    """Part of the cache key: compiled code loads only into the wasmtime that made it."""
+    try:
+        return metadata.version("wasmtime")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _cache_dir() -> Optional[str]:
+    configured = os.environ.get("MEMLOCK_CACHE_DIR")
+    if configured is not None:
+        if configured == "":
+            return None
+        directory = configured
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        directory = os.path.join(base, "memlock")
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        info = os.stat(directory)
+    except OSError as e:
+        warnings.warn(f"memlock: cache directory {directory} unusable ({e}); compiling in memory")
+        return None
+    if info.st_uid != os.geteuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        warnings.warn(
+            f"memlock: cache directory {directory} is not owned by you or is writable by others; "
+            "compiling in memory"
+        )
+        return None
+    return directory
+
+
+def _read_trusted(path: str) -> Optional[bytes]:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if (
+            not stat.S_ISREG(info.st_mode)
+            or info.st_uid != os.geteuid()
+            or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        ):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            return file.read()
+    finally:
+        os.close(fd)
+
+
+def _write(directory: str, path: str, data: bytes) -> None:
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except OSError:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass

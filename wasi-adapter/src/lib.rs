@@ -1,0 +1,164 @@
+//! `memlock:lock/socket` and `memlock:lock/clock` implemented inside wasm over WASI 0.2
+//! (`wasi:sockets`, `wasi:clocks`, `wasi:io`), through Rust's std.
+//!
+//! Composed in front of the lock component (`memlock-compose`), it turns the lock into a component
+//! that imports only WASI and `discovery`: a host that implements WASI natively (wasmtime-py's
+//! `add_wasip2`) then serves every round trip without calling back into its own language. Each
+//! host import call through wasmtime-py costs tens of microseconds of Python value conversion,
+//! more than a memcached round trip; here a lock operation is one call from Python and nothing
+//! back.
+//!
+//! Semantics are the WIT's: `exchange` writes the request and reads the start of the reply,
+//! both within one deadline; `receive` reads more. No cancellation: `sleep-ns` always completes
+//! and returns `true`. `TCP_NODELAY` is requested, but WASI 0.2 has no such option, so Nagle's
+//! algorithm stays on; the lock writes one request per round trip and waits for its reply, so
+//! Nagle never holds a segment back.
+
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::RefCell;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "wasi-adapter",
+});
+
+use exports::memlock::lock::clock::Guest as ClockGuest;
+use exports::memlock::lock::socket::{
+    Connection, Guest as SocketGuest, GuestConnection, SocketError,
+};
+
+struct Adapter;
+
+export!(Adapter);
+
+impl ClockGuest for Adapter {
+    /// WASI's monotonic clock as it is (`clock_gettime(CLOCK_MONOTONIC)` is
+    /// `wasi:clocks/monotonic-clock.now`), not rebased: a host that knows where its WASI clock
+    /// starts can then read a lease's `valid-until-ns` on its own clock.
+    fn now_ns() -> u64 {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes into the timespec we own.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+        (now.tv_sec as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(now.tv_nsec as u64)
+    }
+
+    fn sleep_ns(ns: u64) -> bool {
+        std::thread::sleep(Duration::from_nanos(ns));
+        true
+    }
+}
+
+impl SocketGuest for Adapter {
+    type Connection = Stream;
+}
+
+/// One TCP stream. `RefCell`: WIT methods take `&self`, and a component instance runs one call
+/// at a time.
+pub struct Stream {
+    stream: RefCell<TcpStream>,
+    buffer: RefCell<Vec<u8>>,
+}
+
+fn deadline(timeout_ms: u32) -> Instant {
+    Instant::now() + Duration::from_millis(u64::from(timeout_ms.max(1)))
+}
+
+/// Time left until `deadline`, or `timed-out`. Never zero: std reads a zero timeout as "none".
+fn left(deadline: Instant) -> Result<Duration, SocketError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        Err(SocketError::TimedOut)
+    } else {
+        Ok(left)
+    }
+}
+
+fn socket_error(e: &std::io::Error) -> SocketError {
+    match e.kind() {
+        ErrorKind::TimedOut | ErrorKind::WouldBlock => SocketError::TimedOut,
+        ErrorKind::ConnectionRefused
+        | ErrorKind::NotFound
+        | ErrorKind::AddrNotAvailable
+        | ErrorKind::HostUnreachable
+        | ErrorKind::NetworkUnreachable => SocketError::Refused,
+        ErrorKind::UnexpectedEof
+        | ErrorKind::ConnectionReset
+        | ErrorKind::ConnectionAborted
+        | ErrorKind::BrokenPipe
+        | ErrorKind::NotConnected => SocketError::Closed,
+        _ => SocketError::Other,
+    }
+}
+
+impl Stream {
+    /// Writes `request`, then reads between 1 and `max_bytes` bytes, all before `deadline`.
+    fn round_trip(
+        &self,
+        request: &[u8],
+        max_bytes: u32,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, SocketError> {
+        let mut stream = self.stream.borrow_mut();
+        if !request.is_empty() {
+            stream
+                .set_write_timeout(Some(left(deadline)?))
+                .map_err(|e| socket_error(&e))?;
+            stream.write_all(request).map_err(|e| socket_error(&e))?;
+        }
+        stream
+            .set_read_timeout(Some(left(deadline)?))
+            .map_err(|e| socket_error(&e))?;
+        let mut buffer = self.buffer.borrow_mut();
+        buffer.resize(max_bytes.max(1) as usize, 0);
+        match stream.read(&mut buffer) {
+            Ok(0) => Err(SocketError::Closed),
+            Ok(n) => Ok(buffer[..n].to_vec()),
+            Err(e) => Err(socket_error(&e)),
+        }
+    }
+}
+
+impl GuestConnection for Stream {
+    fn connect(host: String, port: u16, timeout_ms: u32) -> Result<Connection, SocketError> {
+        let deadline = deadline(timeout_ms);
+        let addresses = (host.as_str(), port)
+            .to_socket_addrs()
+            .map_err(|e| socket_error(&e))?;
+        let mut last = SocketError::Refused;
+        for address in addresses {
+            match TcpStream::connect_timeout(&address, left(deadline)?) {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    return Ok(Connection::new(Stream {
+                        stream: RefCell::new(stream),
+                        buffer: RefCell::new(Vec::new()),
+                    }));
+                }
+                Err(e) => last = socket_error(&e),
+            }
+        }
+        Err(last)
+    }
+
+    fn exchange(
+        &self,
+        request: Vec<u8>,
+        max_bytes: u32,
+        timeout_ms: u32,
+    ) -> Result<Vec<u8>, SocketError> {
+        self.round_trip(&request, max_bytes, deadline(timeout_ms))
+    }
+
+    fn receive(&self, max_bytes: u32, timeout_ms: u32) -> Result<Vec<u8>, SocketError> {
+        self.round_trip(&[], max_bytes, deadline(timeout_ms))
+    }
+}
