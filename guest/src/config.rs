@@ -9,6 +9,7 @@
 
 use crate::prelude::*;
 
+use crate::driver::sharding::Sharding;
 use crate::error::{Code, LockError, Result};
 use crate::key::MEMCACHED_MAX_KEY;
 use crate::small_map::SmallMap;
@@ -70,6 +71,8 @@ pub struct Options {
     pub drift_ppm: u32,
     /// Fixed part of the drift allowance, ms.
     pub drift_ms: u64,
+    /// Which server owns a key when there are several (`jump` or `rendezvous`).
+    pub sharding: Sharding,
 }
 
 impl Default for Options {
@@ -88,6 +91,7 @@ impl Default for Options {
             idle: 5_000,
             drift_ppm: 10_000,
             drift_ms: 2,
+            sharding: Sharding::Jump,
         }
     }
 }
@@ -275,6 +279,18 @@ fn options(map: &SmallMap<String, &str>) -> Result<Options> {
             "idle" => o.idle = int(key, value, 0, 24 * HOUR_MS)?,
             "drift_factor" => o.drift_ppm = fraction_ppm(key, value)?,
             "drift_ms" => o.drift_ms = int(key, value, 0, HOUR_MS)?,
+            "sharding" => {
+                o.sharding = match value.to_ascii_lowercase().as_str() {
+                    "jump" => Sharding::Jump,
+                    "rendezvous" => Sharding::Rendezvous,
+                    _ => {
+                        return Err(LockError::config(
+                            key,
+                            format!("expected jump or rendezvous, got \"{value}\""),
+                        ));
+                    }
+                }
+            }
             "remove" => match value.to_ascii_lowercase().as_str() {
                 "false" | "0" | "" => {}
                 "true" | "1" => {
@@ -293,7 +309,7 @@ fn options(map: &SmallMap<String, &str>) -> Result<Options> {
             _ => {
                 return Err(LockError::config(
                     key,
-                    "unknown option (known: retry_timeout, max_size, max_key_size, max_expiration, max_value, pool_size, reconnect, timeout, retries, failures, retry, remove, idle, drift_factor, drift_ms)",
+                    "unknown option (known: retry_timeout, max_size, max_key_size, max_expiration, max_value, pool_size, reconnect, timeout, retries, failures, retry, remove, idle, drift_factor, drift_ms, sharding)",
                 ));
             }
         }
@@ -429,6 +445,7 @@ mod tests {
             ("options.max_expiration", "2592001"),
             ("options.max_value", "10"),
             ("options.max_size", "many"),
+            ("options.sharding", "ketama"),
             ("options.remove", "true"),
             ("options.timout", "10"),
             ("options.drift_factor", "0.9"),

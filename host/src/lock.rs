@@ -464,7 +464,7 @@ impl Lock {
 
     /// The home instance that serves `key`.
     fn home_for(&self, key: &[u8]) -> Slot {
-        let hash = memlock_guest::driver::servers::fnv1a(key);
+        let hash = memlock_guest::driver::sharding::fnv1a(key);
         Slot::Home(Arc::clone(
             &self.home[(hash % self.home.len() as u64) as usize],
         ))

@@ -193,7 +193,7 @@ pub fn run(case: &Case, runtime: &'static Runtime) -> RunResult {
         liveness_timeout: liveness,
     };
     let mut report = check::check(case, &events, &limits, |key| {
-        memlock_guest::driver::servers::server_index(key.as_bytes(), case.servers)
+        memlock_guest::driver::sharding::server_index(key.as_bytes(), case.servers)
     });
     if let Some(e) = failure {
         report.violations.push(format!("simulation stopped: {e}"));

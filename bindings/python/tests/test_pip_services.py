@@ -82,3 +82,35 @@ def test_a_mixed_fleet_on_one_server_excludes_itself(memcached):
     assert not ours.try_acquire_lock(None, "fleet", 5000)
     assert memlock_cli(memcached, "release", taken.stdout.strip()).returncode == 0
     assert ours.try_acquire_lock(None, "fleet", 5000)
+
+
+def _fleet_config(servers, **extra):
+    pairs = []
+    for i, server in enumerate(servers, 1):
+        pairs += [f"connections.{i}.host", "127.0.0.1", f"connections.{i}.port", server.port]
+    for key, value in extra.items():
+        pairs += [key, value]
+    return ConfigParams.from_tuples(*pairs)
+
+
+def test_rendezvous_sharding_puts_each_key_where_the_pip_services_lock_does(servers):
+    keys = [f"job-{n}" for n in range(30)]
+    seed = PipServicesLock()
+    seed.configure(_fleet_config(servers))
+    seed.open(None)
+    for key in keys:
+        assert seed.try_acquire_lock(None, key, 30_000), key
+
+    # memlock with pymemcache's mapping finds every key held.
+    ours = MemcachedLock()
+    ours.configure(_fleet_config(servers, **{"options.sharding": "rendezvous"}))
+    ours.open(None)
+    assert [key for key in keys if ours.try_acquire_lock(None, key, 30_000)] == []
+
+    # With the default jump hash, about two thirds of the keys land on another server: the two
+    # fleets would not exclude each other. (This is what makes the check above able to fail.)
+    jump = MemcachedLock()
+    jump.configure(_fleet_config(servers))
+    jump.open(None)
+    taken = [key for key in keys if jump.try_acquire_lock(None, key, 30_000)]
+    assert len(taken) > 5, taken

@@ -112,7 +112,7 @@ impl<S> Connection<S> {
             }
             match (lookup.status, lookup.value) {
                 (MetaStatus::Value, Some(value)) => {
-                    process.incarnation = super::servers::fnv1a(&value);
+                    process.incarnation = super::sharding::fnv1a(&value);
                     return Ok(process);
                 }
                 (MetaStatus::Miss, _) if attempt < 2 => {
@@ -135,7 +135,7 @@ impl<S> Connection<S> {
                         }));
                     }
                     if claimed.status == MetaStatus::Done {
-                        process.incarnation = super::servers::fnv1a(&value);
+                        process.incarnation = super::sharding::fnv1a(&value);
                         return Ok(process);
                     }
                     lookup = self.request(
@@ -368,7 +368,7 @@ mod tests {
         assert_eq!(conn.process.pid, 42);
         assert_eq!(
             conn.process.incarnation,
-            crate::driver::servers::fnv1a(b"0123456789abcdef")
+            crate::driver::sharding::fnv1a(b"0123456789abcdef")
         );
         host.calls.borrow_mut().clear();
 

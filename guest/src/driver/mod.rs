@@ -9,6 +9,7 @@ use crate::prelude::*;
 
 pub mod connection;
 pub mod servers;
+pub mod sharding;
 
 /// Why a socket operation failed, as the host reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,6 +16,7 @@
 use crate::prelude::*;
 
 use super::connection::{Connection, TripError};
+use super::sharding::Shards;
 use super::{Host, SocketError, ms_to_ns};
 use crate::config::{Endpoint, Options};
 use crate::error::{Code, LockError};
@@ -54,11 +55,13 @@ struct Server<S> {
 
 pub struct Servers<S> {
     servers: Vec<Server<S>>,
+    shards: Shards,
     options: Options,
 }
 
 impl<S> Servers<S> {
     pub fn new(endpoints: Vec<Endpoint>, options: Options) -> Self {
+        let shards = Shards::new(options.sharding, &endpoints);
         let servers = endpoints
             .into_iter()
             .map(|endpoint| Server {
@@ -68,7 +71,11 @@ impl<S> Servers<S> {
                 down_until_ns: None,
             })
             .collect();
-        Servers { servers, options }
+        Servers {
+            servers,
+            shards,
+            options,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -85,7 +92,7 @@ impl<S> Servers<S> {
 
     /// The server that owns `key`.
     pub fn index_for(&self, key: &[u8]) -> usize {
-        server_index(key, self.servers.len())
+        self.shards.index_for(key)
     }
 
     /// Closes every pooled connection.
@@ -300,53 +307,6 @@ impl<S> Server<S> {
         TripFailure {
             error: LockError::new(code, message),
             outcome,
-        }
-    }
-}
-
-/// Which of `servers` owns `key`: jump consistent hash of FNV-1a, stable across versions.
-pub fn server_index(key: &[u8], servers: usize) -> usize {
-    if servers <= 1 {
-        return 0;
-    }
-    jump_hash(fnv1a(key), servers)
-}
-
-/// FNV-1a, 64 bits.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-/// Lamping & Veach: moves only 1/n of the keys when an n-th server is added.
-fn jump_hash(mut key: u64, buckets: usize) -> usize {
-    let (mut b, mut j): (i64, i64) = (-1, 0);
-    while j < buckets as i64 {
-        b = j;
-        key = key.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(1);
-        j = ((b + 1) as f64 * ((1u64 << 31) as f64 / ((key >> 33) + 1) as f64)) as i64;
-    }
-    b.max(0) as usize
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jump_hash_is_stable_and_spreads() {
-        assert_eq!(jump_hash(fnv1a(b"k"), 1), 0);
-        let mut counts = [0usize; 4];
-        for i in 0..4000u32 {
-            counts[jump_hash(fnv1a(&i.to_le_bytes()), 4)] += 1;
-        }
-        assert!(counts.iter().all(|&c| c > 800), "{counts:?}");
-        // Adding a server moves keys only onto the new server.
-        for i in 0..1000u32 {
-            let k = fnv1a(&i.to_le_bytes());
-            let (before, after) = (jump_hash(k, 4), jump_hash(k, 5));
-            assert!(after == before || after == 4);
         }
     }
 }
