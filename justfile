@@ -22,8 +22,7 @@ build: setup component-wasi
 # The lock component with sockets and clock served inside wasm (wasi-adapter/, plugged in by
 # memlock-compose), for hosts whose imports are costly to call: bindings/python/memlock/memlock.wasm.
 component-wasi: setup
-    cargo build --locked -p memlock-host
-    cargo build --locked -p memlock-wasi-adapter --target wasm32-wasip2 --profile guest --target-dir target/wasm-guest
+    cargo build --locked -p memlock-guest -p memlock-wasi-adapter --target wasm32-wasip2 --profile guest --target-dir target/wasm-guest
     cargo run --quiet --locked -p memlock-compose -- target/wasm-guest/wasm32-wasip2/guest/memlock_guest.wasm target/wasm-guest/wasm32-wasip2/guest/memlock_wasi_adapter.wasm bindings/python/memlock/memlock.wasm
 
 # `memlock run` worker processes contend for one key on a real memcached (started for the demo
@@ -42,8 +41,9 @@ test: setup
 
 # The Python binding's suite (pytest) in target/python, against the package as pip installs it.
 python-test: component-wasi
+    cargo build --locked -p memlock-host
     scripts/python-env.sh
-    target/python/bin/pip install --quiet --disable-pip-version-check --no-deps --force-reinstall ./bindings/python
+    target/python/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --force-reinstall ./bindings/python
     MEMLOCK_BIN=target/debug/memlock target/python/bin/pytest -q -p no:cacheprovider bindings/python/tests
 
 # Run the memlock CLI (dev build), e.g. `just memlock try-acquire job`.

@@ -9,8 +9,11 @@
 //! back.
 //!
 //! Semantics are the WIT's: `exchange` writes the request and reads the start of the reply,
-//! both within one deadline; `receive` reads more. No cancellation: `sleep-ns` always completes
-//! and returns `true`. `TCP_NODELAY` is requested, but WASI 0.2 has no such option, so Nagle's
+//! both within one deadline; `receive` reads more. A sleep (only blocking acquires sleep) asks
+//! the host's `interrupt.interrupted` every 50 ms, so a signal or a `close` from another thread
+//! ends the wait promptly (`sleep-ns` returns `false`, the lock returns `CANCELLED`). Name
+//! lookup is WASI's and is not bounded by the connect timeout: configure addresses, or names
+//! your resolver answers quickly. `TCP_NODELAY` is requested, but WASI 0.2 has no such option, so Nagle's
 //! algorithm stays on; the lock writes one request per round trip and waits for its reply, so
 //! Nagle never holds a segment back.
 
@@ -33,6 +36,9 @@ use exports::memlock::lock::socket::{
 
 struct Adapter;
 
+/// How often a sleep asks whether the call should stop.
+const INTERRUPT_CHECK: Duration = Duration::from_millis(50);
+
 export!(Adapter);
 
 impl ClockGuest for Adapter {
@@ -52,8 +58,17 @@ impl ClockGuest for Adapter {
     }
 
     fn sleep_ns(ns: u64) -> bool {
-        std::thread::sleep(Duration::from_nanos(ns));
-        true
+        let end = Instant::now() + Duration::from_nanos(ns);
+        loop {
+            if memlock::lock::interrupt::interrupted() {
+                return false;
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return true;
+            }
+            std::thread::sleep(left.min(INTERRUPT_CHECK));
+        }
     }
 }
 
@@ -84,17 +99,19 @@ fn left(deadline: Instant) -> Result<Duration, SocketError> {
 
 fn socket_error(e: &std::io::Error) -> SocketError {
     match e.kind() {
+        // As the Rust host maps them (`host/src/imports/socket.rs`); a socket timeout from std
+        // (`SO_RCVTIMEO`) is `WouldBlock`.
         ErrorKind::TimedOut | ErrorKind::WouldBlock => SocketError::TimedOut,
         ErrorKind::ConnectionRefused
+        | ErrorKind::ConnectionReset
+        | ErrorKind::ConnectionAborted
         | ErrorKind::NotFound
         | ErrorKind::AddrNotAvailable
         | ErrorKind::HostUnreachable
         | ErrorKind::NetworkUnreachable => SocketError::Refused,
-        ErrorKind::UnexpectedEof
-        | ErrorKind::ConnectionReset
-        | ErrorKind::ConnectionAborted
-        | ErrorKind::BrokenPipe
-        | ErrorKind::NotConnected => SocketError::Closed,
+        ErrorKind::UnexpectedEof | ErrorKind::BrokenPipe | ErrorKind::NotConnected => {
+            SocketError::Closed
+        }
         _ => SocketError::Other,
     }
 }

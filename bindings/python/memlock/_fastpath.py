@@ -8,8 +8,10 @@ change, so this module reads each function's type once ([`Export`]) and memoises
 objects' derived lists on the objects themselves. Values still go through wasmtime-py's own
 conversions; nothing here knows the C value layout.
 
-The memoised methods are wasmtime-py's, patched on its classes once per process: the package
-pins wasmtime==47.0.1, and the patch checks that each method it wraps exists.
+The memoised methods are wasmtime-py's, patched on its classes once per process, and only on the
+version the package pins (47.0.1), whose internals this was written against; with any other
+version calls go through wasmtime-py's own ``Func.__call__``, slower but correct. Memoising
+changes no result: a type object describes a WIT type, which never changes.
 """
 
 from __future__ import annotations
@@ -17,19 +19,36 @@ from __future__ import annotations
 import ctypes
 import threading
 from ctypes import byref, pointer
+from importlib import metadata
 from typing import Any, Callable
 
 from wasmtime import _ffi as ffi
 from wasmtime.component import _types
 from wasmtime.component._enter import enter_wasm
 
+class ArgumentError(ValueError):
+    """A Python value that does not fit the WIT type of a parameter (nothing reached wasm)."""
+
+
 _patched = False
 _patch_lock = threading.Lock()
 
 
+#: The wasmtime-py whose internals the fast path relies on.
+SUPPORTED = "47.0.1"
+
+
+def supported() -> bool:
+    try:
+        return metadata.version("wasmtime") == SUPPORTED
+    except metadata.PackageNotFoundError:
+        return False
+
+
 def _memoise_property(cls: type, name: str) -> None:
-    original = cls.__dict__[name]
-    assert isinstance(original, property), f"{cls.__name__}.{name} is no longer a property"
+    original = cls.__dict__.get(name)
+    if not isinstance(original, property):
+        raise RuntimeError(f"wasmtime-py's {cls.__name__}.{name} is no longer a property")
     compute = original.fget
     slot = f"_memlock_{name}"
 
@@ -45,6 +64,8 @@ def _memoise_property(cls: type, name: str) -> None:
 
 def _memoise_method(cls: type, name: str) -> None:
     compute: Callable[[Any], Any] = cls.__dict__[name]
+    if not callable(compute):
+        raise RuntimeError(f"wasmtime-py's {cls.__name__}.{name} is no longer a method")
     slot = f"_memlock_{name}"
 
     def cached(self: Any) -> Any:
@@ -58,10 +79,10 @@ def _memoise_method(cls: type, name: str) -> None:
 
 
 def patch() -> None:
-    """Memoises the derived type lists (idempotent)."""
+    """Memoises the derived type lists (idempotent; only on the supported wasmtime-py)."""
     global _patched
     with _patch_lock:
-        if _patched:
+        if _patched or not supported():
             return
         _memoise_property(_types.RecordType, "fields")
         _memoise_property(_types.TupleType, "elements")
@@ -77,6 +98,7 @@ class Export:
     """One exported function with its type read once."""
 
     def __init__(self, func: Any, store: Any):
+        self._plain = None if supported() else func
         self._func = func._func
         fty = func.type(store)
         self._params = [ty for _name, ty in fty.params]
@@ -84,13 +106,21 @@ class Export:
         self._fty = fty  # keeps the type objects (and their C pointers) alive
 
     def __call__(self, store: Any, *params: Any) -> Any:
+        if self._plain is not None:
+            try:
+                return self._plain(store, *params)
+            except (TypeError, ValueError, OverflowError, AttributeError) as e:
+                raise ArgumentError(str(e)) from e
         if len(params) != len(self._params):
             raise TypeError(f"expected {len(self._params)} parameters, got {len(params)}")
         param_capi = (ffi.wasmtime_component_val_t * len(params))()
         n = 0
         try:
             for ty, value in zip(self._params, params):
-                ty.convert_to_c(store, value, pointer(param_capi[n]))
+                try:
+                    ty.convert_to_c(store, value, pointer(param_capi[n]))
+                except (TypeError, ValueError, OverflowError, AttributeError) as e:
+                    raise ArgumentError(f"argument {n + 1}: {e}") from e
                 n += 1
             result_space = ffi.wasmtime_component_val_t() if self._result is not None else None
             result_capi = byref(result_space) if result_space is not None else None

@@ -3,12 +3,10 @@
 The component embedded here is the lock component the Rust host runs, composed with memlock's
 WASI adapter (``wasi-adapter/``): sockets and the clock are served inside wasmtime by its WASI
 0.2 implementation, so a lock operation is one call from Python into wasm and nothing back.
-Only ``discovery`` (pip-services' ``IDiscovery``, rarely called) is Python.
-
-Clock: the adapter's ``now-ns`` is WASI's monotonic clock, which wasmtime counts from the
-creation of the store's WASI context. ``time.monotonic_ns()`` read just before that creation is
-therefore at or before the origin, and ``origin + valid-until-ns`` is a lease's deadline on
-Python's clock, early by at most the microseconds the creation took: never late.
+Only ``discovery`` (pip-services' ``IDiscovery``, rarely called) and ``interrupt`` (asked every
+50 ms while a blocking acquire sleeps) are Python: ``interrupt`` answers the instance's
+``interrupt`` flag, which ``MemcachedLock.close`` and a SIGINT during a blocking call set
+(``lock._sigint_deferred``), so a wait ends promptly with ``CANCELLED``, holding nothing.
 
 An instance runs one call at a time (a wasmtime store is single-threaded); ``MemcachedLock``
 keeps a pool of them. ctypes releases the GIL while wasm runs, so instances in several threads
@@ -24,7 +22,7 @@ from wasmtime import Store, WasiConfig, _ffi as ffi
 from wasmtime.component import Linker, Record, Variant
 
 from . import errors
-from ._fastpath import Export, patch
+from ._fastpath import ArgumentError, Export, patch
 from ._runtime import component
 
 _LOCK = "memlock:lock/lock@0.1.0"
@@ -66,6 +64,8 @@ class Instance:
         with linker.root() as root:
             with root.add_instance("memlock:lock/discovery@0.1.0") as discovery:
                 discovery.add_func("resolve-all", _resolve_all(resolve))
+            with root.add_instance("memlock:lock/interrupt@0.1.0") as interrupt:
+                interrupt.add_func("interrupted", self._interrupted)
         instance = linker.instantiate(self.store, compiled)
         interface = instance.get_export_index(self.store, _LOCK)
 
@@ -82,17 +82,23 @@ class Instance:
         self.poisoned = False
         #: Keys whose seed-API lease this instance keeps (guarded by its lock's pool lock).
         self.held: Set[bytes] = set()
-        #: Set when its lock closed it: it takes no more calls.
+        #: Set when it left its pool: it takes no more calls.
         self.retired = False
+        #: Set to stop a blocking wait in progress (the lock is closing).
+        self.interrupt = False
+        #: Set when the lock's setup changed during a call: resync when the call returns.
+        self.stale = False
 
     def call(self, method: str, trace_id: Optional[str], *args: Any) -> Any:
-        """Calls ``method``; a WIT ``lock-error`` raises its pip-services exception, a trap
-        raises ``InternalException`` (code ``RUNTIME``) and poisons the instance."""
+        """Calls ``method``; a WIT ``lock-error`` raises its pip-services exception. A trap
+        raises ``InternalException`` (code ``RUNTIME``) and poisons the instance; an argument
+        that does not fit the WIT type raises ``BadRequestException`` (``INVALID_ARGUMENT``)
+        and leaves it usable."""
         try:
             value = self._funcs[method](self.store, self._handle, *args)
-        except errors.ApplicationException:
-            raise
-        except Exception as e:  # a trap, or an exception raised in an import
+        except ArgumentError as e:
+            raise errors.invalid_input(trace_id, "INVALID_ARGUMENT", str(e)) from e
+        except Exception as e:  # a trap (WasmtimeError), or an import that raised
             self.poisoned = True
             raise errors.runtime_failure(trace_id, e) from e
         if isinstance(value, Variant):
@@ -102,6 +108,9 @@ class Instance:
         if isinstance(value, Record) and hasattr(value, "category") and hasattr(value, "code"):
             raise errors.from_lock_error(value)
         return value
+
+    def _interrupted(self, _store: Any) -> bool:
+        return self.interrupt
 
     def drop(self) -> None:
         try:
@@ -120,7 +129,8 @@ def _resolve_all(resolve: Resolver) -> Callable[..., Any]:
                 for connection in connections
             ]
         except Exception as e:
-            return Variant("err", f"{type(e).__name__}: {e}")
+            # An untagged result: a string lowers to its `err` case.
+            return f"{type(e).__name__}: {e}"
 
     return resolve_all
 

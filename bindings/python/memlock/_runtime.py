@@ -105,6 +105,7 @@ def _read_trusted(path: str) -> Optional[bytes]:
             or info.st_uid != os.geteuid()
             or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
         ):
+            warnings.warn(f"memlock: not loading {path}: not yours or writable by others")
             return None
         with os.fdopen(fd, "rb", closefd=False) as file:
             return file.read()
@@ -115,9 +116,15 @@ def _read_trusted(path: str) -> Optional[bytes]:
 def _write(directory: str, path: str, data: bytes) -> None:
     temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     try:
+        try:  # a leftover of a crashed writer with our pid (containers: always pid 1)
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as file:
             file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
         os.replace(temporary, path)
     except OSError:
         try:

@@ -48,6 +48,7 @@ except ImportError:
             self.code = code or "UNKNOWN"
             self.details: Optional[dict] = None
             self.trace_id = trace_id
+            self.stack_trace: Optional[str] = None
             self.cause: Optional[str] = None
             self.name = code
 
@@ -55,6 +56,39 @@ except ImportError:
             self.details = self.details or {}
             self.details[key] = value
             return self
+
+        def with_cause(self, cause: Any) -> "ApplicationException":
+            self.cause = str(cause) if cause is not None else None
+            return self
+
+        def with_code(self, code: str) -> "ApplicationException":
+            self.code = code or "UNKNOWN"
+            self.name = self.code
+            return self
+
+        def with_trace_id(self, trace_id: Optional[str]) -> "ApplicationException":
+            self.trace_id = trace_id
+            return self
+
+        def with_status(self, status: int) -> "ApplicationException":
+            self.status = status or 500
+            return self
+
+        def with_stack_trace(self, stack_trace: str) -> "ApplicationException":
+            self.stack_trace = stack_trace
+            return self
+
+        def to_json(self) -> dict:
+            return {
+                "category": self.category,
+                "code": self.code,
+                "status": self.status,
+                "details": self.details,
+                "message": self.message,
+                "cause": self.cause,
+                "stack_trace": self.stack_trace,
+                "trace_id": self.trace_id,
+            }
 
         def __str__(self) -> str:
             return str(self.message) if self.message is not None else "Unknown error"

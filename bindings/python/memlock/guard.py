@@ -68,8 +68,12 @@ class _Renewal(threading.Thread):
                 if e.code == "LOCK_LOST":
                     self.held.lost = e
                     return
-                interval = min(interval, max(lease.remaining() / 4, 0.01))
+                # Unavailable, stalled, or memlock's own failure: retry while validity lasts.
+                interval = min(self.ttl / 3000, max(lease.remaining() / 4, 0.01))
                 continue
+            except Exception as e:  # never let the thread die silently: the block would run unguarded
+                self.held.lost = errors.runtime_failure(None, e)
+                return
             with self.held._guard:
                 self.held._lease = renewed
             interval = self.ttl / 3000
@@ -89,13 +93,21 @@ class _Hold:
         return self.held
 
     def __exit__(self, kind: Any, value: Any, traceback: Any) -> bool:
-        assert self.held is not None and self.renewal is not None
+        if self.held is None or self.renewal is None:
+            return False
         self.renewal.stop.set()
         self.renewal.join()
-        if self.held.lost is None:
-            self.lock.release(self.held.lease, context=self.context)
-        elif kind is None:
-            raise self.held.lost
+        lost = self.held.lost
+        if lost is None or getattr(lost, "code", None) != "LOCK_LOST":
+            # Still ours, or validity ran out unrenewed: an owner-checked release is safe either
+            # way (it deletes nothing that is someone else's).
+            try:
+                self.lock.release(self.held.lease, context=self.context)
+            except Exception:
+                if kind is None and lost is None:
+                    raise
+        if lost is not None and kind is None:
+            raise lost
         return False
 
 

@@ -131,9 +131,26 @@ def from_wit(record: Any, clock_origin_ns: int) -> Lease:
     )
 
 
-def to_wit(lease: Lease, clock_origin_ns: int) -> Any:
-    """The WIT ``lease`` record for ``lease`` (the component only reads its identity fields)."""
+def to_wit(lease: Lease, clock_origin_ns: int, trace_id: Optional[str] = None) -> Any:
+    """The WIT ``lease`` record for ``lease`` (the component only reads its identity fields).
+    Every number is range-checked here: wasmtime-py would silently truncate one that does not
+    fit, and a lease with a wrong CAS is a lease of nobody."""
     from wasmtime.component import Record
+
+    process = lease.server_process
+    for name, value, bits in [
+        ("owner token", lease.owner_token, 128),
+        ("cas", lease.cas, 64),
+        ("server process pid", process.pid, 64),
+        ("server process start", process.started_at, 64),
+        ("server process incarnation", process.incarnation, 64),
+        ("ttl", lease.ttl_ms, 64),
+        ("fencing token", lease.fencing_token, 128),
+    ]:
+        if not isinstance(value, int) or not 0 <= value < 1 << bits:
+            raise invalid_input(trace_id, "INVALID_LEASE", f"invalid lease: {name} {value!r} is out of range")
+    if not isinstance(lease.key, (bytes, bytearray)):
+        raise invalid_input(trace_id, "INVALID_LEASE", "invalid lease: the key is not bytes")
 
     def record(**fields: Any) -> Any:
         value = Record()

@@ -2,33 +2,31 @@
 
 The seed's methods keep their names, signatures and errors; a pip-services user switches by
 changing one import. Leases (``try_acquire``, ``acquire``, ``release``, ``extend``, ``hold``) are
-the owner-checked API underneath, and what the seed methods use.
+the owner-checked API underneath.
 
-Threads: one ``MemcachedLock`` may be used from any number of threads. Each call borrows an idle
-component instance from the lock's pool, or makes one (configured, referenced and opened like
-the others), and gives it back; nothing is shared between two calls in flight, and a blocking
-``acquire`` never holds up another thread.
+Threads: one ``MemcachedLock`` may be used from any number of threads; each call borrows a
+component instance from the lock's pool (``_pool``). The seed methods call the component's own
+seed API (``try-acquire-lock`` returns a bool: no lease record crosses into Python, which is what
+makes them cheaper than the lease methods); the lease stays in the instance that took it, and
+``release_lock`` goes back to that instance.
 
-The seed methods call the component's own seed API (``try-acquire-lock`` returns a bool; no lease
-record crosses into Python, which is what makes them cheaper than the lease methods): the lease
-stays inside the instance that took it, and ``release_lock`` goes back to that instance, waiting
-for it if another call is using it. An instance holding seed leases is never dropped from the pool.
+Setup follows the seed: ``configure`` and ``set_references`` take effect at the next ``open``
+(for every instance alike); ``close`` closes every instance and interrupts blocking waits.
 """
 
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Iterator, List, Optional, Tuple, Union
 
 from . import errors
 from ._instance import Instance, config_pairs
+from ._pool import Pool
 from .lease import Lease, from_wit, to_wit
 
 Key = Union[str, bytes]
-
-#: How many idle instances a lock keeps (more are made while more calls are in flight).
-_IDLE_INSTANCES = 8
 
 
 def trace_id(context: Any) -> Optional[str]:
@@ -46,13 +44,58 @@ def _key(key: Key) -> bytes:
     return key.encode("utf-8") if isinstance(key, str) else bytes(key)
 
 
+_S64 = range(-(1 << 63), 1 << 63)
+
+
+def _ms(value: Any, name: str, code: str, tid: Optional[str]) -> int:
+    """A millisecond argument as the WIT's s64: out of range is an error here, because wasmtime-py
+    would silently truncate it (2**64 + 1000 would become 1000)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise errors.invalid_input(tid, code, f"{name} must be an integer of milliseconds, got {value!r}") from None
+    if number not in _S64:
+        raise errors.invalid_input(tid, code, f"{name} {number} ms is out of range")
+    return number
+
+
+@contextlib.contextmanager
+def _sigint_deferred(instance: Instance) -> Iterator[None]:
+    """While a blocking call runs in the main thread, a SIGINT only notes itself and interrupts
+    the call (which ends with CANCELLED, holding nothing); the previous handler then runs, so
+    Ctrl-C raises KeyboardInterrupt as usual. Python runs signal handlers only in Python code,
+    and the one Python code a waiting call runs is wasmtime-py's callback wrapper, which
+    swallows a KeyboardInterrupt: hence the handler that only takes note."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous):
+        yield
+        return
+    received: List[Any] = []
+
+    def note(signum: int, frame: Any) -> None:
+        received.append((signum, frame))
+        instance.interrupt = True
+
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            previous(*received[0])
+
+
 class _Setup:
-    """What every instance must have seen: the latest configure, references and open/close."""
+    """What every instance must have: the configuration and references in force since the last
+    ``open`` (``None`` while closed), and a generation that changes with them."""
 
     def __init__(self) -> None:
-        self.config: Optional[List[Tuple[str, str]]] = None
+        self.config: List[Tuple[str, str]] = []
         self.descriptors: List[str] = []
-        self.opened = False
+        self.opened: Optional[Tuple[List[Tuple[str, str]], List[str]]] = None
         self.generation = 0
 
 
@@ -63,28 +106,26 @@ class MemcachedLock:
     def __init__(self) -> None:
         self._setup = _Setup()
         self._setup_lock = threading.Lock()
-        self._idle: List[Tuple[Instance, int]] = []
-        self._idle_lock = threading.Lock()
         self._discoveries: List[Any] = []
-        self._idle_returned = threading.Condition(self._idle_lock)
-        #: Seed API: which instance holds each key's lease (guarded by ``_idle_lock``).
-        self._holders: Dict[bytes, Instance] = {}
+        self._pool = Pool(lambda: Instance(self._resolve), self._sync)
 
     # -- pip-services: IConfigurable, IReferenceable, IOpenable ---------------------------
 
     def configure(self, config: Any) -> None:
         """``ConfigParams`` (or a dict, or pairs) with the seed's keys; a bad value raises
-        ``ConfigException`` naming the key."""
+        ``ConfigException`` naming the key. Takes effect at the next ``open``."""
         pairs = config_pairs(config)
-        with self._instance(None, sync=False) as instance:
-            instance.call("configure", None, pairs)
+        checker = Instance(self._resolve)  # validates without touching an instance in use
+        try:
+            checker.call("configure", None, pairs)
+        finally:
+            checker.drop()
         with self._setup_lock:
             self._setup.config = pairs
-            self._setup.generation += 1
 
     def set_references(self, references: Any) -> None:
         """pip-services ``IReferences``: ``*:discovery:*:*:1.0`` services resolve
-        ``connection.discovery_key``."""
+        ``connection.discovery_key`` (at the next ``open``)."""
         discoveries: List[Any] = []
         if references is not None:
             try:
@@ -96,48 +137,38 @@ class MemcachedLock:
             except ImportError:
                 getter = getattr(references, "get_optional", None)
                 discoveries = list(getter("*:discovery:*:*:1.0")) if callable(getter) else []
-        descriptors = ["*:discovery:*:*:1.0"] if discoveries else []
         with self._setup_lock:
             self._discoveries = discoveries
-            self._setup.descriptors = descriptors
-            self._setup.generation += 1
+            self._setup.descriptors = ["*:discovery:*:*:1.0"] if discoveries else []
 
     def open(self, context: Any = None) -> None:
+        """Opens the lock with the configuration and references set so far; an open lock is
+        reopened with them."""
         tid = trace_id(context)
         with self._setup_lock:
-            self._setup.opened = True
+            previous = self._setup.opened
+            self._setup.opened = (list(self._setup.config), list(self._setup.descriptors))
             self._setup.generation += 1
         try:
-            with self._instance(tid):
+            with self._pool.lend(tid):
                 pass
-        except Exception:
+        except BaseException:
             with self._setup_lock:
-                self._setup.opened = False
+                self._setup.opened = previous
                 self._setup.generation += 1
             raise
 
     def is_open(self) -> bool:
-        return self._setup.opened
+        return self._setup.opened is not None
 
     def close(self, context: Any = None) -> None:
-        """Closes every idle instance; one still in a call is closed when it comes back."""
+        """Closes every instance; a blocking acquire in another thread ends with
+        ``InvalidStateException`` ``CANCELLED``. Seed leases stay known: after a reopen,
+        ``release_lock`` releases them."""
         with self._setup_lock:
-            self._setup.opened = False
+            self._setup.opened = None
             self._setup.generation += 1
-        with self._idle_lock:
-            idle, self._idle = self._idle, []
-            for instance, _ in idle:
-                instance.retired = True
-                for key in instance.held:
-                    if self._holders.get(key) is instance:
-                        del self._holders[key]
-            self._idle_returned.notify_all()
-        tid = trace_id(context)
-        for instance, _ in idle:
-            try:
-                instance.call("close", tid, tid)
-            finally:
-                instance.drop()
+        self._pool.close_all(trace_id(context))
 
     # -- pip-services: ILock ---------------------------------------------------------------
 
@@ -145,10 +176,11 @@ class MemcachedLock:
         """One attempt; ``True`` when this lock now holds ``key`` for ``ttl`` ms."""
         tid = trace_id(context)
         raw = _key(key)
-        with self._instance(tid) as instance:
-            taken = bool(instance.call("try-acquire-lock", tid, tid, raw, int(ttl)))
+        ttl = _ms(ttl, "ttl", "INVALID_TTL", tid)
+        with self._pool.lend(tid) as instance:
+            taken = bool(instance.call("try-acquire-lock", tid, tid, raw, ttl))
             if taken:
-                self._remember(raw, instance)
+                self._pool.remember(raw, instance)
             return taken
 
     def acquire_lock(self, context: Any, key: str, ttl: int, timeout: int) -> None:
@@ -156,50 +188,42 @@ class MemcachedLock:
         (the seed's message, with the key in its details)."""
         tid = trace_id(context)
         raw = _key(key)
-        with self._instance(tid) as instance:
+        ttl = _ms(ttl, "ttl", "INVALID_TTL", tid)
+        timeout = _ms(timeout, "timeout", "INVALID_ARGUMENT", tid)
+        with self._pool.lend(tid, blocking=True) as instance, _sigint_deferred(instance):
             try:
-                instance.call("acquire-lock", tid, tid, raw, int(ttl), int(timeout))
+                instance.call("acquire-lock", tid, tid, raw, ttl, timeout)
             except errors.ApplicationException as e:
-                if e.code == "LOCK_TIMEOUT" and hasattr(e, "with_details"):
+                if e.code == "LOCK_TIMEOUT":
                     e.with_details("key", raw.decode("utf-8", "replace"))
                 raise
-            self._remember(raw, instance)
+            self._pool.remember(raw, instance)
 
     def release_lock(self, context: Any, key: str) -> None:
         """Releases this lock's lease on ``key`` (owner-checked); a no-op if it holds none."""
         tid = trace_id(context)
         raw = _key(key)
-        with self._idle_lock:
-            holder = self._holders.get(raw)
-        with self._instance(tid, wanted=holder) as instance:
+        with self._pool.lend(tid, key=raw) as instance:
             instance.call("release-lock", tid, tid, raw)  # NOT_OPENED, or nothing to do
-            with self._idle_lock:
-                if self._holders.get(raw) is instance:
-                    del self._holders[raw]
-                    instance.held.discard(raw)
-
-    def _remember(self, key: bytes, instance: Instance) -> None:
-        with self._idle_lock:
-            previous = self._holders.get(key)
-            if previous is not None and previous is not instance:
-                previous.held.discard(key)
-            self._holders[key] = instance
-            instance.held.add(key)
+            self._pool.forget(raw, instance)
 
     # -- leases ----------------------------------------------------------------------------
 
     def try_acquire(self, key: Key, ttl: int, context: Any = None) -> Optional[Lease]:
         """One attempt: the lease, or ``None`` when someone else holds ``key``."""
         tid = trace_id(context)
-        with self._instance(tid) as instance:
-            record = instance.call("try-acquire", tid, tid, _key(key), int(ttl))
+        ttl = _ms(ttl, "ttl", "INVALID_TTL", tid)
+        with self._pool.lend(tid) as instance:
+            record = instance.call("try-acquire", tid, tid, _key(key), ttl)
             return None if record is None else from_wit(record, instance.clock_origin_ns)
 
     def acquire(self, key: Key, ttl: int, timeout: int, context: Any = None) -> Lease:
         """Waits up to ``timeout`` ms for ``key``; ``ConflictException`` ``LOCK_TIMEOUT``."""
         tid = trace_id(context)
-        with self._instance(tid) as instance:
-            record = instance.call("acquire", tid, tid, _key(key), int(ttl), int(timeout))
+        ttl = _ms(ttl, "ttl", "INVALID_TTL", tid)
+        timeout = _ms(timeout, "timeout", "INVALID_ARGUMENT", tid)
+        with self._pool.lend(tid, blocking=True) as instance, _sigint_deferred(instance):
+            record = instance.call("acquire", tid, tid, _key(key), ttl, timeout)
             return from_wit(record, instance.clock_origin_ns)
 
     def release(self, lease: Union[Lease, str], context: Any = None) -> bool:
@@ -207,17 +231,18 @@ class MemcachedLock:
         call deleted it; ``False`` when it was gone or someone else's (untouched)."""
         tid = trace_id(context)
         lease = Lease.from_handle(lease, tid) if isinstance(lease, str) else lease
-        with self._instance(tid) as instance:
-            return bool(instance.call("release", tid, tid, to_wit(lease, instance.clock_origin_ns)))
+        with self._pool.lend(tid) as instance:
+            return bool(instance.call("release", tid, tid, to_wit(lease, instance.clock_origin_ns, tid)))
 
     def extend(self, lease: Union[Lease, str], ttl: int, context: Any = None) -> Lease:
         """Prolongs a held lease to ``ttl`` ms from now (compare-and-set, never a touch); a lease
         no longer held raises ``ConflictException`` ``LOCK_LOST``."""
         tid = trace_id(context)
         lease = Lease.from_handle(lease, tid) if isinstance(lease, str) else lease
-        with self._instance(tid) as instance:
+        with self._pool.lend(tid) as instance:
             record = instance.call(
-                "extend", tid, tid, to_wit(lease, instance.clock_origin_ns), int(ttl)
+                "extend", tid, tid, to_wit(lease, instance.clock_origin_ns, tid),
+                _ms(ttl, "ttl", "INVALID_TTL", tid),
             )
             return from_wit(record, instance.clock_origin_ns)
 
@@ -228,64 +253,22 @@ class MemcachedLock:
 
         return hold(self, key, ttl, timeout, context)
 
-    # -- instances -------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _instance(
-        self, tid: Optional[str], sync: bool = True, wanted: Optional[Instance] = None
-    ) -> Iterator[Instance]:
-        """An instance brought up to date with the setup, for one call: ``wanted`` (waiting for
-        it while another call has it), or any idle one, or a new one."""
-        taken: Optional[Tuple[Instance, int]] = None
-        with self._idle_lock:
-            if wanted is not None:
-                while not (wanted.poisoned or wanted.retired):
-                    taken = next((e for e in self._idle if e[0] is wanted), None)
-                    if taken is not None:
-                        self._idle.remove(taken)
-                        break
-                    self._idle_returned.wait()
-            elif self._idle:
-                taken = self._idle.pop()
-        instance, seen = taken if taken else (Instance(self._resolve), -1)
-        try:
-            if sync:
-                seen = self._sync(instance, seen, tid)
-            yield instance
-        finally:
-            with self._idle_lock:
-                keep = not instance.poisoned and (
-                    instance.held or len(self._idle) < _IDLE_INSTANCES
-                )
-                if keep:
-                    self._idle.append((instance, seen))
-                else:
-                    for key in instance.held:
-                        if self._holders.get(key) is instance:
-                            del self._holders[key]
-                self._idle_returned.notify_all()
-            if not keep:
-                instance.drop()
+    # -- instances ---------------------------------------------------------------------------
 
     def _sync(self, instance: Instance, seen: int, tid: Optional[str]) -> int:
+        """Brings ``instance`` to the setup in force: closed, or opened with the configuration and
+        references of the last ``open``."""
         with self._setup_lock:
-            setup = self._setup
-            generation, config, descriptors, opened = (
-                setup.generation,
-                setup.config,
-                list(setup.descriptors),
-                setup.opened,
-            )
+            generation, opened = self._setup.generation, self._setup.opened
         if seen == generation:
             return seen
-        if config is not None:
-            instance.call("configure", tid, config)
-        instance.call("set-references", tid, descriptors)
-        if opened:
-            if not instance.call("is-open", tid):
-                instance.call("open", tid, tid)
-        elif instance.call("is-open", tid):
+        if instance.call("is-open", tid):
             instance.call("close", tid, tid)
+        if opened is not None:
+            config, descriptors = opened
+            instance.call("configure", tid, config)
+            instance.call("set-references", tid, descriptors)
+            instance.call("open", tid, tid)
         return generation
 
     def _resolve(self, tid: Optional[str], key: str) -> List[Any]:

@@ -166,8 +166,8 @@ def test_a_stalled_server_times_out_within_the_configured_timeout(memcached):
         started = time.monotonic()
         with pytest.raises(memlock.ConnectionException) as raised:
             lock.try_acquire_lock(None, "stalled", 1000)
-        # Bounded, not fast: 300 ms plus a generous margin for a loaded machine.
-        assert time.monotonic() - started < 5.3
+        # Bounded, not fast: 300 ms plus a margin for a loaded machine.
+        assert time.monotonic() - started < 2.3
         assert raised.value.code == "TIMEOUT"
     finally:
         memcached.resume()
@@ -176,6 +176,8 @@ def test_a_stalled_server_times_out_within_the_configured_timeout(memcached):
 def test_a_server_that_is_down_is_connect_failed(memcached):
     lock = opened(memcached, reconnect=300)
     memcached.stop()
+    started = time.monotonic()
     with pytest.raises(memlock.ConnectionException) as raised:
         lock.try_acquire_lock(None, "down", 1000)
-    assert raised.value.code in ("CONNECT_FAILED", "SERVER_DOWN")
+    assert raised.value.code == "CONNECT_FAILED"
+    assert time.monotonic() - started < 2.3  # options.reconnect bounds every connect attempt
