@@ -58,6 +58,8 @@ sim *ARGS: setup
     target/debug/sim "$@"
 
 # Lock cost against the one-round-trip floor, side by side in one run (release build).
-bench: setup
+bench: setup component-wasi
     cargo build --release --locked -p memlock-host -p memlock-bench
+    scripts/python-env.sh
+    target/python/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --force-reinstall ./bindings/python
     target/release/memlock-bench

@@ -4,4 +4,5 @@
 
 pub mod latency;
 pub mod native;
+pub mod python;
 pub mod stats;

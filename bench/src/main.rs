@@ -6,7 +6,9 @@
 //! like with like. Rows: the floor (one `mn` round trip with the host's socket code); a hand-written acquire +
 //! release with the `async-memcached` crate (the peer); the lock's core built natively over tokio;
 //! the component through the host's Rust API; the CLI as whole processes; 8 workers contending
-//! for one key; 64 tasks on distinct keys through one `Lock` with one component instance per task; the simulation's speed.
+//! for one key; 64 tasks on distinct keys through one `Lock` with one component instance per task; the simulation's speed;
+//! and the Python rows ([`python`]): pip-services' lock against memlock's binding, per cycle and
+//! per one-shot process.
 //!
 //! `MEMLOCK_BENCH_SERVER=host:port` uses an existing memcached; otherwise one is started on a free
 //! loopback port. `MEMLOCK_BENCH_ITERATIONS` (default 5000) sets the samples per latency row.
@@ -15,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use memlock_bench::latency::{self, open_lock};
+use memlock_bench::python;
 use memlock_bench::stats::{Summary, micros, summarize};
 use memlock_host::Runtime;
 use serde_json::json;
@@ -257,6 +260,7 @@ fn main() {
     let native = summarize(samples.native);
     let component = summarize(samples.component);
     let cli = cli(&addr, 30);
+    let py = python::measure(&addr, n.min(3000), 20);
     let contention = rt.block_on(contention(runtime, &addr, 8, Duration::from_secs(5)));
     let single_rate = 1.0 / component.median.as_secs_f64();
     // Concurrency needs threads: the throughput row runs on a multi-threaded runtime.
@@ -342,11 +346,65 @@ fn main() {
         many / single_rate,
         single_rate
     );
+    if let Some(py) = &py {
+        let versus = |s: &Summary| micros(s.median) / micros(py.pip_services_cycle.median);
+        for (name, summary) in [
+            (
+                "Python: pip-services MemcachedLock try+release",
+                &py.pip_services_cycle,
+            ),
+            (
+                "Python: memlock seed methods try+release",
+                &py.memlock_seed_cycle,
+            ),
+            (
+                "Python: memlock leases try_acquire+release",
+                &py.memlock_lease_cycle,
+            ),
+        ] {
+            println!(
+                "| {name} | {:.1} | {:.1} | {:.2} × pip-services cycle |",
+                micros(summary.median),
+                micros(summary.p99),
+                versus(summary)
+            );
+        }
+        for (name, summary) in [
+            (
+                "Python one-shot process: pip-services",
+                &py.pip_services_oneshot,
+            ),
+            ("Python one-shot process: memlock", &py.memlock_oneshot),
+        ] {
+            println!(
+                "| {name} | {:.1} ms | {:.1} ms | {:.2} × pip-services one-shot |",
+                summary.median.as_secs_f64() * 1e3,
+                summary.p99.as_secs_f64() * 1e3,
+                summary.median.as_secs_f64() / py.pip_services_oneshot.median.as_secs_f64()
+            );
+        }
+    }
     println!("| simulation speed | {sim:.1} sim-s/wall-s | | |");
     println!("| component size | {wasm} bytes | | |");
     println!("| memory per lock instance | {} KiB | | |", memory / 1024);
 
     let cycle = |s: &Summary| s.median.as_secs_f64();
+    let python_target = |met: &dyn Fn(&python::PythonRows) -> (bool, String)| match &py {
+        Some(py) => met(py),
+        None => (false, "not run".to_string()),
+    };
+    let (py_cycle_met, py_cycle) = python_target(&|py| {
+        let r = cycle(&py.memlock_seed_cycle) / cycle(&py.pip_services_cycle);
+        (r <= 1.0, format!("{r:.2}×"))
+    });
+    let (py_stretch_met, py_stretch) = python_target(&|py| {
+        let r = cycle(&py.memlock_seed_cycle) / cycle(&py.pip_services_cycle);
+        (r <= 0.5, format!("{r:.2}×"))
+    });
+    let (py_oneshot_met, py_oneshot) = python_target(&|py| {
+        let r = cycle(&py.memlock_oneshot) / cycle(&py.pip_services_oneshot);
+        (r <= 1.0, format!("{r:.2}×"))
+    });
     let targets = [
         (
             "component cycle ≤ 1.10 × native-core cycle",
@@ -389,6 +447,21 @@ fn main() {
             format!("{:.2}×", many / single_rate),
         ),
         (
+            "Python: memlock cycle ≤ pip-services cycle",
+            py_cycle_met,
+            py_cycle,
+        ),
+        (
+            "Python (stretch): memlock cycle ≤ 0.5 × pip-services cycle",
+            py_stretch_met,
+            py_stretch,
+        ),
+        (
+            "Python: memlock one-shot process ≤ pip-services one-shot",
+            py_oneshot_met,
+            py_oneshot,
+        ),
+        (
             "release .wasm ≤ 150 KB",
             wasm <= 150_000,
             format!("{wasm} B"),
@@ -416,6 +489,13 @@ fn main() {
             "longest_wait_ms": contention.longest_wait.as_secs_f64() * 1e3, "acquisitions": contention.acquisitions,
             "requests_per_waiter_per_s": contention.waiter_requests_per_sec},
         "throughput": {"tasks": THROUGHPUT_TASKS, "instances": throughput_instances(), "cycles_per_s": many, "single_task_cycles_per_s": single_rate},
+        "python": py.as_ref().map(|py| json!({
+            "pip_services_cycle_us": micros(py.pip_services_cycle.median),
+            "memlock_seed_cycle_us": micros(py.memlock_seed_cycle.median),
+            "memlock_lease_cycle_us": micros(py.memlock_lease_cycle.median),
+            "pip_services_oneshot_ms": py.pip_services_oneshot.median.as_secs_f64() * 1e3,
+            "memlock_oneshot_ms": py.memlock_oneshot.median.as_secs_f64() * 1e3,
+        })),
         "simulation_sim_s_per_wall_s": sim,
         "component_bytes": wasm,
         "memory_per_instance_bytes": memory,
