@@ -82,8 +82,9 @@ impl<H: Host> MemcachedLock<H> {
     /// (`pip-services:discovery:<kind>:<name>:<version>`).
     pub fn set_references<S: AsRef<str>>(&mut self, descriptors: &[S]) -> Result<()> {
         self.discovery_referenced = descriptors.iter().any(|d| {
-            let parts: Vec<&str> = d.as_ref().split(':').collect();
-            parts.len() == 5 && (parts[1] == "discovery" || parts[1] == "*")
+            let mut parts = d.as_ref().split(':');
+            let kind = parts.nth(1);
+            matches!(kind, Some("discovery" | "*")) && parts.count() == 3
         });
         Ok(())
     }
