@@ -15,39 +15,23 @@ inject commands, and every acquisition has a fencing token.
         ...
     finally:
         lock.release_lock(None, "key1")
+
+The exception classes (``memlock.ConflictException``, …) are pip-services' own when it is
+installed; they are resolved on first use.
 """
 
-from .errors import (
-    PIP_SERVICES,
-    ApplicationException,
-    BadRequestException,
-    ConfigException,
-    ConflictException,
-    ConnectionException,
-    InternalException,
-    InvalidStateException,
-    InvocationException,
-    UnknownException,
-    UnsupportedException,
-)
+from typing import Any
+
+from . import errors as _errors
 from .guard import Held
 from .lease import Lease, ServerProcess
 from .lock import MemcachedLock
 
-__all__ = [
-    "MemcachedLock",
-    "Lease",
-    "ServerProcess",
-    "Held",
-    "PIP_SERVICES",
-    "ApplicationException",
-    "BadRequestException",
-    "ConfigException",
-    "ConflictException",
-    "ConnectionException",
-    "InternalException",
-    "InvalidStateException",
-    "InvocationException",
-    "UnknownException",
-    "UnsupportedException",
-]
+
+def __getattr__(name: str) -> Any:
+    if name in _errors.NAMES or name == "PIP_SERVICES":
+        return _errors.classes()[name]
+    raise AttributeError(f"module 'memlock' has no attribute {name!r}")
+
+
+__all__ = ["MemcachedLock", "Lease", "ServerProcess", "Held", "PIP_SERVICES", *_errors.NAMES]

@@ -100,6 +100,15 @@ class Pool:
         if not keep:
             _discard(instance, tid)
 
+    def adopt(self, instance: Instance) -> None:
+        """Adds a new instance as idle (it is set up at its first call)."""
+        with self._lock:
+            if len(self._idle) < IDLE_INSTANCES:
+                self._idle.append((instance, -1))
+                self._returned.notify_all()
+                return
+        instance.drop()
+
     def remember(self, key: bytes, instance: Instance) -> None:
         """``instance`` now keeps ``key``'s seed lease."""
         with self._lock:

@@ -115,11 +115,15 @@ class MemcachedLock:
         """``ConfigParams`` (or a dict, or pairs) with the seed's keys; a bad value raises
         ``ConfigException`` naming the key. Takes effect at the next ``open``."""
         pairs = config_pairs(config)
-        checker = Instance(self._resolve)  # validates without touching an instance in use
+        # Checked on a new instance, not one in use; it then joins the pool, to be set up
+        # at its first call like any other.
+        checker = Instance(self._resolve)
         try:
             checker.call("configure", None, pairs)
-        finally:
+        except BaseException:
             checker.drop()
+            raise
+        self._pool.adopt(checker)
         with self._setup_lock:
             self._setup.config = pairs
 
