@@ -54,7 +54,37 @@ def cycles(address: str, n: int) -> None:
         lease = ours.try_acquire("py-lease", 10_000)
         assert lease is not None and ours.release(lease)
 
-    paths = {"pip-services": pip_services, "memlock seed": memlock_seed, "memlock lease": memlock_lease}
+    # Where memlock's time goes: a Python socket round trip (the floor Python code can reach),
+    # one export call that does no I/O, and the two seed calls without the Python wrapper.
+    import socket
+
+    floor_socket = socket.create_connection((host, int(port)))
+    floor_socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def python_floor() -> None:
+        floor_socket.sendall(b"mn\r\n")
+        reply = b""
+        while not reply.endswith(b"MN\r\n"):
+            reply += floor_socket.recv(64)
+
+    with ours._pool.lend(None) as instance:
+        pass
+
+    def export_call() -> None:
+        instance.call("is-open", None)
+
+    def raw_seed() -> None:
+        assert instance.call("try-acquire-lock", None, None, b"py-raw", 10_000)
+        instance.call("release-lock", None, None, b"py-raw")
+
+    paths = {
+        "pip-services": pip_services,
+        "memlock seed": memlock_seed,
+        "memlock lease": memlock_lease,
+        "python floor": python_floor,
+        "export call": export_call,
+        "raw seed": raw_seed,
+    }
     samples = {name: [] for name in paths}
     for path in paths.values():  # warm up: connections, the compiled code, the caches
         for _ in range(50):

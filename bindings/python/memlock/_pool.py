@@ -19,9 +19,8 @@ seed leases, which the component keeps across a close.
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from ._instance import Instance
 
@@ -44,19 +43,13 @@ class Pool:
         #: Seed API: the instance keeping each key's lease.
         self._holders: Dict[bytes, Instance] = {}
 
-    @contextlib.contextmanager
     def lend(
         self, tid: Optional[str], *, key: Optional[bytes] = None, blocking: bool = False
-    ) -> Iterator[Instance]:
-        """An up-to-date instance for one call: the one keeping ``key``'s seed lease (waiting for
-        it while another call has it), else an idle one (without seed leases for a
-        ``blocking`` call), else a new one."""
-        instance, seen = self._take(key, blocking)
-        try:
-            seen = self._sync(instance, seen, tid)
-            yield instance
-        finally:
-            self._give_back(instance, seen, tid)
+    ) -> "_Loan":
+        """An up-to-date instance for one call (``with pool.lend(...) as instance``): the one
+        keeping ``key``'s seed lease (waiting for it while another call has it), else an idle
+        one (without seed leases for a ``blocking`` call), else a new one."""
+        return _Loan(self, tid, key, blocking)
 
     def _take(self, key: Optional[bytes], blocking: bool) -> Tuple[Instance, int]:
         with self._lock:
@@ -69,13 +62,13 @@ class Pool:
                     wanted.interrupt = False
                     return entry
                 self._returned.wait()
-            candidates = [e for e in self._idle if not (blocking and e[0].held)]
-            if candidates:
-                entry = candidates[-1]
-                self._idle.remove(entry)
-                self._busy.add(entry[0])
-                entry[0].interrupt = False
-                return entry
+            for index in range(len(self._idle) - 1, -1, -1):
+                entry = self._idle[index]
+                if not (blocking and entry[0].held):
+                    del self._idle[index]
+                    self._busy.add(entry[0])
+                    entry[0].interrupt = False
+                    return entry
         instance = self._make()
         with self._lock:
             self._busy.add(instance)
@@ -155,6 +148,28 @@ class Pool:
         with self._lock:
             self._idle.extend(kept)
             self._returned.notify_all()
+
+
+class _Loan:
+    """One call's hold on an instance (a class, not a generator: it is on every call's path)."""
+
+    __slots__ = ("pool", "tid", "key", "blocking", "instance", "seen")
+
+    def __init__(self, pool: Pool, tid: Optional[str], key: Optional[bytes], blocking: bool):
+        self.pool, self.tid, self.key, self.blocking = pool, tid, key, blocking
+
+    def __enter__(self) -> Instance:
+        instance, seen = self.pool._take(self.key, self.blocking)
+        self.instance, self.seen = instance, seen
+        try:
+            self.seen = self.pool._sync(instance, seen, self.tid)
+        except BaseException:
+            self.pool._give_back(instance, seen, self.tid)
+            raise
+        return instance
+
+    def __exit__(self, *_: object) -> None:
+        self.pool._give_back(self.instance, self.seen, self.tid)
 
 
 def _discard(instance: Instance, tid: Optional[str]) -> None:

@@ -183,7 +183,7 @@ class MemcachedLock:
         ttl = _ms(ttl, "ttl", "INVALID_TTL", tid)
         with self._pool.lend(tid) as instance:
             taken = bool(instance.call("try-acquire-lock", tid, tid, raw, ttl))
-            if taken:
+            if taken and raw not in instance.held:
                 self._pool.remember(raw, instance)
             return taken
 
@@ -262,10 +262,10 @@ class MemcachedLock:
     def _sync(self, instance: Instance, seen: int, tid: Optional[str]) -> int:
         """Brings ``instance`` to the setup in force: closed, or opened with the configuration and
         references of the last ``open``."""
+        if seen == self._setup.generation:  # the common case, read without the lock
+            return seen
         with self._setup_lock:
             generation, opened = self._setup.generation, self._setup.opened
-        if seen == generation:
-            return seen
         if instance.call("is-open", tid):
             instance.call("close", tid, tid)
         if opened is not None:
