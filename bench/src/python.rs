@@ -13,6 +13,12 @@ pub struct PythonRows {
     pub pip_services_cycle: Summary,
     pub memlock_seed_cycle: Summary,
     pub memlock_lease_cycle: Summary,
+    /// Where the time goes: one `mn` round trip from Python's socket module.
+    pub python_floor: Summary,
+    /// One export call that does no I/O (`is-open`).
+    pub export_call: Summary,
+    /// The two seed calls straight on an instance, without `MemcachedLock`'s wrapper.
+    pub raw_seed_cycle: Summary,
     pub pip_services_oneshot: Summary,
     pub memlock_oneshot: Summary,
 }
@@ -77,6 +83,9 @@ pub fn measure(addr: &str, iterations: usize, oneshots: usize) -> Option<PythonR
         pip_services_cycle: summary("pip-services")?,
         memlock_seed_cycle: summary("memlock seed")?,
         memlock_lease_cycle: summary("memlock lease")?,
+        python_floor: summary("python floor")?,
+        export_call: summary("export call")?,
+        raw_seed_cycle: summary("raw seed")?,
         pip_services_oneshot: summarize(seed),
         memlock_oneshot: summarize(ours),
     })
