@@ -361,6 +361,9 @@ fn main() {
                 "Python: memlock leases try_acquire+release",
                 &py.memlock_lease_cycle,
             ),
+            ("Python: socket mn round trip (its floor)", &py.python_floor),
+            ("Python: one export call, no I/O", &py.export_call),
+            ("Python: seed calls without the wrapper", &py.raw_seed_cycle),
         ] {
             println!(
                 "| {name} | {:.1} | {:.1} | {:.2} × pip-services cycle |",
@@ -493,6 +496,9 @@ fn main() {
             "pip_services_cycle_us": micros(py.pip_services_cycle.median),
             "memlock_seed_cycle_us": micros(py.memlock_seed_cycle.median),
             "memlock_lease_cycle_us": micros(py.memlock_lease_cycle.median),
+            "python_floor_us": micros(py.python_floor.median),
+            "export_call_us": micros(py.export_call.median),
+            "raw_seed_cycle_us": micros(py.raw_seed_cycle.median),
             "pip_services_oneshot_ms": py.pip_services_oneshot.median.as_secs_f64() * 1e3,
             "memlock_oneshot_ms": py.memlock_oneshot.median.as_secs_f64() * 1e3,
         })),

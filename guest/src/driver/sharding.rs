@@ -121,7 +121,7 @@ impl Murmur3 {
     fn push(&mut self, byte: u8) {
         self.block |= u32::from(byte) << (8 * (self.len % 4));
         self.len += 1;
-        if self.len % 4 == 0 {
+        if self.len.is_multiple_of(4) {
             self.h ^= Self::mix(self.block);
             self.h = self
                 .h
@@ -134,7 +134,7 @@ impl Murmur3 {
 
     fn finish(self) -> u32 {
         let mut h = self.h;
-        if self.len % 4 != 0 {
+        if !self.len.is_multiple_of(4) {
             h ^= Self::mix(self.block);
         }
         h ^= self.len;
