@@ -68,11 +68,8 @@ def supported() -> bool:
     return _supported
 
 
-def _memoise_property(cls: type, name: str) -> None:
-    original = cls.__dict__.get(name)
-    if not isinstance(original, property):
-        raise RuntimeError(f"wasmtime-py's {cls.__name__}.{name} is no longer a property")
-    compute = original.fget
+def _cached(compute: Callable[[Any], Any], name: str) -> Callable[[Any], Any]:
+    """``compute(self)``, computed once per object and kept in the object's ``__dict__``."""
     slot = f"_memlock_{name}"
 
     def cached(self: Any) -> Any:
@@ -82,23 +79,21 @@ def _memoise_property(cls: type, name: str) -> None:
             value = self.__dict__[slot] = compute(self)
             return value
 
-    setattr(cls, name, property(cached, doc=original.__doc__))
+    return cached
+
+
+def _memoise_property(cls: type, name: str) -> None:
+    original = cls.__dict__.get(name)
+    if not isinstance(original, property) or original.fget is None:
+        raise RuntimeError(f"wasmtime-py's {cls.__name__}.{name} is no longer a property")
+    setattr(cls, name, property(_cached(original.fget, name), doc=original.__doc__))
 
 
 def _memoise_method(cls: type, name: str) -> None:
-    compute: Callable[[Any], Any] = cls.__dict__[name]
+    compute = cls.__dict__.get(name)
     if not callable(compute):
         raise RuntimeError(f"wasmtime-py's {cls.__name__}.{name} is no longer a method")
-    slot = f"_memlock_{name}"
-
-    def cached(self: Any) -> Any:
-        try:
-            return self.__dict__[slot]
-        except KeyError:
-            value = self.__dict__[slot] = compute(self)
-            return value
-
-    setattr(cls, name, cached)
+    setattr(cls, name, _cached(compute, name))
 
 
 def patch() -> None:
