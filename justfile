@@ -38,6 +38,18 @@ test: setup
     cargo clippy --locked -p memlock-guest -p memlock-wasi-adapter --target wasm32-wasip2 -- -D warnings
     cargo test --locked --workspace
     just python-test
+    just node-test
+
+# The Node binding: node_modules from the committed lockfile, the component transpiled by jco
+# into bindings/node/generated.
+node-build: component-wasi
+    scripts/node-env.sh
+    cd bindings/node && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+
+# The Node binding's suite (node --test) against real memcached.
+node-test: node-build
+    cargo build --locked -p memlock-host
+    cd bindings/node && MEMLOCK_BIN=../../target/debug/memlock node --test --test-concurrency=1 test/
 
 # The Python binding's suite (pytest) in target/python, against the package as pip installs it.
 python-test: component-wasi

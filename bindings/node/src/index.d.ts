@@ -1,0 +1,84 @@
+// memlock for Node.js: pip-services' MemcachedLock over the memlock WebAssembly component.
+
+/** A pip-services Context, a trace id, or nothing. */
+export type Context = string | null | undefined | { getTraceId?(): string | undefined; get?(name: string): unknown };
+
+/** pip-services ConfigParams, a plain object, a Map or [key, value] pairs. */
+export type Config =
+  | Record<string, string | number | boolean | null | undefined>
+  | Map<string, unknown>
+  | Array<[string, unknown]>
+  | { getKeys(): string[]; get(key: string): unknown };
+
+export type Key = string | Uint8Array;
+
+export interface ServerProcess {
+  pid: bigint;
+  startedAt: bigint;
+  incarnation: bigint;
+}
+
+export declare class Lease {
+  readonly key: Uint8Array;
+  readonly ownerToken: bigint;
+  readonly cas: bigint;
+  readonly serverProcess: ServerProcess;
+  readonly ttlMs: number;
+  /** `process.hrtime.bigint()` after which the holder must assume the lock lost. */
+  readonly validUntilNs: bigint | null;
+  /** Grows with every acquisition of the key. */
+  readonly fencingToken: bigint;
+  readonly keyText: string;
+  remainingMs(): number;
+  /** `ml1.…`: the CLI's handle format. */
+  handle(): string;
+  static fromHandle(handle: string, traceId?: string | null): Lease;
+}
+
+export interface Held {
+  /** The current lease, replaced at every renewal. */
+  lease: Lease;
+  /** Why the lease was lost, or null. */
+  lost: ApplicationException | null;
+}
+
+export declare class MemcachedLock {
+  configure(config: Config): void;
+  setReferences(references: { getOptional(locator: unknown): unknown[] }): void;
+  open(context?: Context): Promise<void>;
+  close(context?: Context): Promise<void>;
+  isOpen(): boolean;
+  tryAcquireLock(context: Context, key: Key, ttl: number | bigint): Promise<boolean>;
+  acquireLock(context: Context, key: Key, ttl: number | bigint, timeout: number | bigint): Promise<void>;
+  releaseLock(context: Context, key: Key): Promise<void>;
+  tryAcquire(key: Key, ttl: number | bigint, context?: Context): Promise<Lease | null>;
+  acquire(key: Key, ttl: number | bigint, timeout: number | bigint, context?: Context): Promise<Lease>;
+  release(lease: Lease | string, context?: Context): Promise<boolean>;
+  extend(lease: Lease | string, ttl: number | bigint, context?: Context): Promise<Lease>;
+  withLock<T>(
+    key: Key,
+    options: { ttl?: number; timeout?: number; context?: Context },
+    work: (held: Held) => Promise<T>,
+  ): Promise<T>;
+}
+
+export declare class ApplicationException extends Error {
+  category: string;
+  code: string;
+  traceId: string | null;
+  status: number;
+  details: Record<string, unknown> | null;
+  cause: string | null;
+  withDetails(key: string, value: unknown): this;
+  withCause(cause: unknown): this;
+  toJSON(): Record<string, unknown>;
+}
+export declare class UnknownException extends ApplicationException {}
+export declare class InternalException extends ApplicationException {}
+export declare class ConfigException extends ApplicationException {}
+export declare class ConnectionException extends ApplicationException {}
+export declare class InvocationException extends ApplicationException {}
+export declare class BadRequestException extends ApplicationException {}
+export declare class InvalidStateException extends ApplicationException {}
+export declare class ConflictException extends ApplicationException {}
+export declare class UnsupportedException extends ApplicationException {}

@@ -1,0 +1,122 @@
+// A lock thread: one instance of the memlock component (transpiled by jco, synchronous), with
+// its imports. The component's calls are synchronous and its socket import must block until
+// the reply comes, so the instance runs here, never on the main thread: each socket call is
+// posted to the I/O thread and this thread blocks in Atomics.wait until the reply is in the
+// shared mailbox. The main thread's event loop is never blocked.
+//
+// Messages in: { id, method, args } (method: a component method, in camelCase). Out:
+// { id, value } or { id, error: { category, code, message, correlationId } }.
+import { readFileSync } from 'node:fs';
+import { randomFillSync } from 'node:crypto';
+import { parentPort, workerData } from 'node:worker_threads';
+
+const ERRORS = ['ok', 'refused', 'timed-out', 'closed', 'other'];
+const { ioPort, mailbox, interruptCell, generated } = workerData;
+const control = new Int32Array(mailbox, 0, 4);
+const data = new Uint8Array(mailbox, 16);
+const interrupt = new Int32Array(interruptCell);
+let seq = 0;
+/** Answers for resolve-all, sent by the main thread before `open` (discovery lives there). */
+let discovered = new Map();
+
+/** One blocking call to the I/O thread; a failure is thrown as the WIT socket-error case. */
+function ioCall(message, timeoutMs) {
+  message.seq = ++seq;
+  Atomics.store(control, 0, 0);
+  ioPort.postMessage(message);
+  // The I/O thread answers within the call's own timeout; the guard only catches a stuck thread.
+  const guard = timeoutMs + 5000;
+  for (;;) {
+    if (Atomics.wait(control, 0, 0, guard) === 'timed-out') throw 'other';
+    if (control[3] === message.seq) break;
+    Atomics.store(control, 0, 0); // a late answer to an earlier call
+  }
+  if (control[1] !== 0) throw ERRORS[control[1]] ?? 'other';
+  return control[2];
+}
+
+class Connection {
+  #id;
+  constructor(id) {
+    this.#id = id;
+  }
+  static connect(host, port, timeoutMs) {
+    return new Connection(ioCall({ op: 'connect', host, port, timeout: timeoutMs }, timeoutMs));
+  }
+  exchange(request, maxBytes, timeoutMs) {
+    const n = ioCall({ op: 'exchange', id: this.#id, request, max: maxBytes, timeout: timeoutMs }, timeoutMs);
+    return data.slice(0, n);
+  }
+  receive(maxBytes, timeoutMs) {
+    const n = ioCall({ op: 'receive', id: this.#id, max: maxBytes, timeout: timeoutMs }, timeoutMs);
+    return data.slice(0, n);
+  }
+  [Symbol.dispose]() {
+    ioPort.postMessage({ op: 'drop', id: this.#id });
+  }
+}
+
+const clock = {
+  nowNs: () => process.hrtime.bigint(),
+  // Wakes early when the main thread sets the interrupt cell (close, or a cancelled call).
+  sleepNs(ns) {
+    const deadline = process.hrtime.bigint() + ns;
+    for (;;) {
+      if (Atomics.load(interrupt, 0) !== 0) return false;
+      const left = deadline - process.hrtime.bigint();
+      if (left <= 0n) return true;
+      Atomics.wait(interrupt, 0, 0, Number(left) / 1e6);
+    }
+  },
+};
+
+const discovery = {
+  resolveAll(_correlationId, key) {
+    const answer = discovered.get(key);
+    if (answer === undefined) return [];
+    if (typeof answer === 'string') throw answer; // the WIT error case: discovery failed
+    return answer;
+  },
+};
+
+const random = {
+  getRandomBytes: (length) => randomFillSync(new Uint8Array(Number(length))),
+  getRandomU64: () => randomFillSync(new BigUint64Array(1))[0],
+};
+
+const imports = {
+  'memlock:lock/socket': { Connection },
+  'memlock:lock/clock': clock,
+  'memlock:lock/discovery': discovery,
+  'memlock:lock/types': {},
+  'wasi:random/random': random,
+};
+
+const { instantiate } = await import(new URL('memlock.js', generated).href);
+const root = instantiate((path) => new WebAssembly.Module(readFileSync(new URL(path, generated))), imports);
+let lock = new root.lock.MemcachedLock();
+
+parentPort.on('message', ({ id, method, args }) => {
+  try {
+    let value;
+    if (method === 'discovered') {
+      discovered = new Map(args[0]);
+    } else if (method === 'reset') {
+      lock[Symbol.dispose]();
+      lock = new root.lock.MemcachedLock();
+    } else {
+      value = lock[method](...args);
+    }
+    Atomics.store(interrupt, 0, 0);
+    parentPort.postMessage({ id, value });
+  } catch (e) {
+    Atomics.store(interrupt, 0, 0);
+    const payload = e?.payload;
+    if (payload && typeof payload === 'object' && 'code' in payload) {
+      parentPort.postMessage({ id, error: payload });
+    } else {
+      // A trap: this instance is unusable from now on; the main thread replaces the thread.
+      parentPort.postMessage({ id, trap: String(e?.stack ?? e) });
+    }
+  }
+});

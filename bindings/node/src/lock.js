@@ -1,0 +1,302 @@
+// MemcachedLock: pip-services' class for Node (configure, setReferences, open, close, isOpen,
+// tryAcquireLock, acquireLock, releaseLock — promises, as in pip-services Node) over the memlock
+// component, plus owner-checked leases (tryAcquire, acquire, release, extend, withLock).
+//
+// Setup follows the seed: configure and setReferences take effect at the next open, for every
+// lock thread alike. Discovery (`connection.discovery_key`) is resolved here, on the main
+// thread, when the lock opens — pip-services' discovery services are asynchronous — and each
+// lock thread's `discovery` import answers from that result.
+import * as errors from './errors.js';
+import { Lease, fromWit, toWit } from './lease.js';
+import { Pool } from './pool.js';
+
+const GENERATED = new URL('../generated/', import.meta.url);
+const DISCOVERY_LOCATOR = Object.freeze({
+  getGroup: () => '*',
+  getType: () => 'discovery',
+  getKind: () => '*',
+  getName: () => '*',
+  getVersion: () => '1.0',
+  toString: () => '*:discovery:*:*:1.0',
+});
+const S64_MIN = -(1n << 63n);
+const S64_MAX = (1n << 63n) - 1n;
+
+/** A pip-services Context, a trace id string, or null/undefined -> the trace id (or undefined). */
+export function traceId(context) {
+  if (context == null) return undefined;
+  if (typeof context === 'string') return context;
+  if (typeof context.getTraceId === 'function') return context.getTraceId() ?? undefined;
+  if (typeof context.get === 'function') return context.get('trace_id') ?? context.get('traceId') ?? undefined;
+  return context.traceId ?? context.trace_id ?? undefined;
+}
+
+const keyBytes = (key) => (typeof key === 'string' ? new Uint8Array(Buffer.from(key, 'utf8')) : new Uint8Array(key));
+const keyName = (bytes) => Buffer.from(bytes).toString('hex');
+
+function milliseconds(value, name, code, tid) {
+  let n;
+  try {
+    n = BigInt(value);
+  } catch {
+    throw errors.invalidInput(tid ?? null, code, `${name} must be an integer of milliseconds, got ${value}`);
+  }
+  if (n < S64_MIN || n > S64_MAX) throw errors.invalidInput(tid ?? null, code, `${name} ${n} ms is out of range`);
+  return n;
+}
+
+/** ConfigParams (pip-services), a plain object, a Map, or [key, value] pairs -> pairs of strings. */
+export function configPairs(config) {
+  if (config == null) return [];
+  let entries;
+  if (Array.isArray(config)) entries = config;
+  else if (config instanceof Map) entries = [...config.entries()];
+  else if (typeof config.getKeys === 'function') entries = config.getKeys().map((k) => [k, config.get(k)]);
+  else entries = Object.entries(config);
+  return entries.filter(([, v]) => v != null).map(([k, v]) => [String(k), typeof v === 'boolean' ? (v ? 'true' : 'false') : String(v)]);
+}
+
+function discoveryKeys(pairs) {
+  return [...new Set(pairs.filter(([k]) => /^connections?\.(.*\.)?discovery_key$/i.test(k)).map(([, v]) => v))];
+}
+
+function rejection(reason, tid) {
+  if (reason?.error) return errors.fromLockError(reason.error);
+  if (reason?.trap) return errors.runtimeFailure(tid ?? null, reason.trap);
+  return reason;
+}
+
+export class MemcachedLock {
+  #config = [];
+  #discoveries = [];
+  #opened = null; // { config, descriptors, discovered } since the last open
+  #generation = 0;
+  #pool;
+
+  constructor() {
+    this.#pool = new Pool(GENERATED, (thread) => this.#sync(thread));
+  }
+
+  // -- pip-services: IConfigurable, IReferenceable, IOpenable -----------------------------
+
+  /** pip-services ConfigParams (or a plain object) with the seed's keys; takes effect at open.
+   * A bad value throws ConfigException INVALID_CONFIG naming the key. */
+  configure(config) {
+    this.#config = configPairs(config);
+    this.#checked = this.#check(this.#config);
+  }
+
+  #checked = Promise.resolve();
+
+  async #check(pairs) {
+    await this.#pool.with({}, async (thread) => {
+      try {
+        await thread.call('configure', pairs);
+      } catch (reason) {
+        throw rejection(reason);
+      } finally {
+        thread.seen = -1; // set up again from the lock's setup at its next call
+      }
+    });
+  }
+
+  /** pip-services IReferences: `*:discovery:*:*:1.0` services resolve connection.discovery_key
+   * (at the next open). The locator is duck-typed like pip-services' Descriptor, whose `match`
+   * reads only its getters, so no pip-services package is needed here. */
+  setReferences(references) {
+    let found = [];
+    if (references != null && typeof references.getOptional === 'function') {
+      found = references.getOptional(DISCOVERY_LOCATOR) ?? [];
+    }
+    this.#discoveries = found;
+  }
+
+  isOpen() {
+    return this.#opened !== null;
+  }
+
+  async open(context) {
+    const tid = traceId(context);
+    await this.#checked;
+    const discovered = [];
+    for (const key of discoveryKeys(this.#config)) {
+      try {
+        const connections = [];
+        for (const discovery of this.#discoveries) {
+          connections.push(...((await discovery.resolveAll(context ?? null, key)) ?? []));
+        }
+        discovered.push([key, connections.map((c) => configPairs(c))]);
+      } catch (e) {
+        discovered.push([key, String(e?.message ?? e)]);
+      }
+    }
+    const previous = this.#opened;
+    this.#opened = { config: this.#config, descriptors: this.#discoveries.length ? ['*:discovery:*:*:1.0'] : [], discovered };
+    this.#generation++;
+    try {
+      await this.#pool.with({}, async () => {});
+    } catch (e) {
+      this.#opened = previous;
+      this.#generation++;
+      throw e;
+    }
+  }
+
+  /** Closes every connection; a blocking acquire in flight ends with InvalidStateException CANCELLED. */
+  async close(context) {
+    this.#opened = null;
+    this.#generation++;
+    this.#pool.interruptAll();
+    this.#pool.trim();
+    void context;
+  }
+
+  // -- pip-services: ILock ----------------------------------------------------------------
+
+  /** One attempt: true when this lock now holds `key` for `ttl` ms. */
+  async tryAcquireLock(context, key, ttl) {
+    const tid = traceId(context);
+    const bytes = keyBytes(key);
+    const ms = milliseconds(ttl, 'ttl', 'INVALID_TTL', tid);
+    return this.#pool.with({}, async (thread) => {
+      const taken = await this.#call(thread, tid, 'tryAcquireLock', tid, bytes, ms);
+      if (taken) this.#pool.remember(keyName(bytes), thread);
+      return taken;
+    });
+  }
+
+  /** Waits up to `timeout` ms; then ConflictException LOCK_TIMEOUT (the seed's message). */
+  async acquireLock(context, key, ttl, timeout) {
+    const tid = traceId(context);
+    const bytes = keyBytes(key);
+    const ms = milliseconds(ttl, 'ttl', 'INVALID_TTL', tid);
+    const wait = milliseconds(timeout, 'timeout', 'INVALID_ARGUMENT', tid);
+    await this.#pool.with({ blocking: true }, async (thread) => {
+      try {
+        await this.#call(thread, tid, 'acquireLock', tid, bytes, ms, wait);
+      } catch (e) {
+        if (e.code === 'LOCK_TIMEOUT') e.withDetails('key', Buffer.from(bytes).toString('utf8'));
+        throw e;
+      }
+      this.#pool.remember(keyName(bytes), thread);
+    });
+  }
+
+  /** Releases this lock's lease on `key` (owner-checked); a no-op if it holds none. */
+  async releaseLock(context, key) {
+    const tid = traceId(context);
+    const bytes = keyBytes(key);
+    const name = keyName(bytes);
+    await this.#pool.with({ key: name }, async (thread) => {
+      await this.#call(thread, tid, 'releaseLock', tid, bytes);
+      this.#pool.forget(name, thread);
+    });
+  }
+
+  // -- leases -----------------------------------------------------------------------------
+
+  /** One attempt: the Lease, or null when someone else holds `key`. */
+  async tryAcquire(key, ttl, context) {
+    const tid = traceId(context);
+    const ms = milliseconds(ttl, 'ttl', 'INVALID_TTL', tid);
+    const record = await this.#pool.with({}, (t) => this.#call(t, tid, 'tryAcquire', tid, keyBytes(key), ms));
+    return record === undefined ? null : fromWit(record);
+  }
+
+  /** Waits up to `timeout` ms for `key`: the Lease, or ConflictException LOCK_TIMEOUT. */
+  async acquire(key, ttl, timeout, context) {
+    const tid = traceId(context);
+    const ms = milliseconds(ttl, 'ttl', 'INVALID_TTL', tid);
+    const wait = milliseconds(timeout, 'timeout', 'INVALID_ARGUMENT', tid);
+    const record = await this.#pool.with({ blocking: true }, (t) => this.#call(t, tid, 'acquire', tid, keyBytes(key), ms, wait));
+    return fromWit(record);
+  }
+
+  /** Releases a Lease or handle (from any process): true when this call deleted it, false when
+   * it was gone or someone else's (untouched). */
+  async release(lease, context) {
+    const tid = traceId(context);
+    const wit = toWit(typeof lease === 'string' ? Lease.fromHandle(lease, tid) : lease, tid);
+    return this.#pool.with({}, (t) => this.#call(t, tid, 'release', tid, wit));
+  }
+
+  /** Prolongs a held lease to `ttl` ms from now (compare-and-set); LOCK_LOST if it is gone. */
+  async extend(lease, ttl, context) {
+    const tid = traceId(context);
+    const wit = toWit(typeof lease === 'string' ? Lease.fromHandle(lease, tid) : lease, tid);
+    const ms = milliseconds(ttl, 'ttl', 'INVALID_TTL', tid);
+    return fromWit(await this.#pool.with({}, (t) => this.#call(t, tid, 'extend', tid, wit, ms)));
+  }
+
+  /**
+   * Acquires `key`, runs `work(held)` while renewing the lease every third of its ttl, and
+   * releases it when `work` settles. `held.lease` is the current lease, `held.lost` the error if
+   * it was lost (deleted, taken over, or not renewed in time); a lost lease rejects with
+   * ConflictException LOCK_LOST once `work` is done, unless `work` itself failed.
+   */
+  async withLock(key, { ttl = 10_000, timeout = 10_000, context } = {}, work) {
+    const held = { lease: await this.acquire(key, ttl, timeout, context), lost: null };
+    let stopped = false;
+    const renewal = (async () => {
+      while (!stopped) {
+        await new Promise((resolve) => setTimeout(resolve, Math.max(10, Number(ttl) / 3)));
+        if (stopped) return;
+        if (held.lease.remainingMs() <= 0) {
+          held.lost = new errors.ConflictException(null, 'LOCK_LOST', `lease on ${held.lease.keyText} expired before it was renewed`);
+          return;
+        }
+        try {
+          held.lease = await this.extend(held.lease, ttl, context);
+        } catch (e) {
+          if (e.code === 'LOCK_LOST') {
+            held.lost = e;
+            return;
+          }
+        }
+      }
+    })();
+    let failed = false;
+    try {
+      return await work(held);
+    } catch (e) {
+      failed = true;
+      throw e;
+    } finally {
+      stopped = true;
+      await renewal;
+      if (held.lost === null || held.lost.code !== 'LOCK_LOST') {
+        await this.release(held.lease, context).catch(() => {});
+      }
+      if (held.lost !== null && !failed) throw held.lost; // eslint-disable-line no-unsafe-finally
+    }
+  }
+
+  // -- threads ----------------------------------------------------------------------------
+
+  async #call(thread, tid, method, ...args) {
+    try {
+      return await thread.call(method, ...args);
+    } catch (reason) {
+      throw rejection(reason, tid);
+    }
+  }
+
+  /** Brings a lock thread to the setup in force: closed, or opened as at the last open. */
+  async #sync(thread) {
+    if (thread.seen === this.#generation) return;
+    const generation = this.#generation;
+    const opened = this.#opened;
+    try {
+      if (await thread.call('isOpen')) await thread.call('close', undefined);
+      if (opened !== null) {
+        await thread.call('discovered', opened.discovered);
+        await thread.call('configure', opened.config);
+        await thread.call('setReferences', opened.descriptors);
+        await thread.call('open', undefined);
+      }
+    } catch (reason) {
+      throw rejection(reason);
+    }
+    thread.seen = generation;
+  }
+}

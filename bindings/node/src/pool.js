@@ -1,0 +1,173 @@
+// Lock threads lent to one call at a time, and the one I/O thread they share.
+//
+// A component instance runs one call at a time and blocks while it waits, so a MemcachedLock
+// keeps a pool of lock threads (one instance each): every call borrows an idle thread or starts
+// a new one, so many promises can be in flight at once and none waits behind another's
+// blocking acquire. The seed API's leases stay in the instance that took them, so
+// `releaseLock` goes back to that thread (waiting for it if busy); a blocking call is never lent
+// a thread that holds seed leases, so such a thread is only ever busy for one bounded round trip.
+// Idle threads are unref'd: a process that forgets `close()` still exits.
+import { MessageChannel, Worker } from 'node:worker_threads';
+
+const MAILBOX_BYTES = 16 + 1024 * 1024 + 4096;
+/** Idle threads without seed leases kept; more are started while more calls are in flight. */
+export const IDLE_THREADS = 8;
+
+let ioThread = null;
+function io() {
+  if (ioThread === null) {
+    ioThread = new Worker(new URL('./io-worker.js', import.meta.url));
+    ioThread.unref();
+  }
+  return ioThread;
+}
+
+class LockThread {
+  constructor(generated) {
+    const { port1, port2 } = new MessageChannel();
+    const mailbox = new SharedArrayBuffer(MAILBOX_BYTES);
+    this.interruptCell = new SharedArrayBuffer(4);
+    this.interrupt = new Int32Array(this.interruptCell);
+    io().postMessage({ type: 'attach', port: port2, mailbox }, [port2]);
+    this.worker = new Worker(new URL('./lock-worker.js', import.meta.url), {
+      workerData: { ioPort: port1, mailbox, interruptCell: this.interruptCell, generated: generated.href },
+      transferList: [port1],
+    });
+    this.worker.unref();
+    this.pending = new Map();
+    this.nextId = 1;
+    this.held = new Set();
+    this.seen = -1;
+    this.poisoned = false;
+    this.retired = false;
+    this.worker.on('message', ({ id, value, error, trap }) => {
+      const call = this.pending.get(id);
+      this.pending.delete(id);
+      if (this.pending.size === 0) this.worker.unref();
+      if (!call) return;
+      if (trap !== undefined) {
+        this.poisoned = true;
+        call.reject({ trap });
+      } else if (error !== undefined) {
+        call.reject({ error });
+      } else {
+        call.resolve(value);
+      }
+    });
+    this.worker.on('error', (e) => {
+      this.poisoned = true;
+      for (const call of this.pending.values()) call.reject({ trap: String(e?.stack ?? e) });
+      this.pending.clear();
+    });
+  }
+
+  /** One component call; rejects with { error } (a WIT lock-error) or { trap }. */
+  call(method, ...args) {
+    if (this.poisoned) return Promise.reject({ trap: 'the instance trapped earlier' });
+    const id = this.nextId++;
+    this.worker.ref();
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, method, args });
+    });
+  }
+
+  stop() {
+    this.retired = true;
+    this.worker.terminate();
+  }
+}
+
+export class Pool {
+  /** @param sync async (thread) => void: brings a thread to the lock's setup. */
+  constructor(generated, sync) {
+    this.generated = generated;
+    this.sync = sync;
+    this.idle = [];
+    this.busy = new Set();
+    this.holders = new Map(); // key (hex) -> LockThread keeping its seed lease
+    this.waiters = [];
+  }
+
+  /** Runs `use(thread)` on a thread lent for one call. */
+  async with({ key = null, blocking = false } = {}, use) {
+    const thread = await this.#take(key, blocking);
+    try {
+      await this.sync(thread);
+      return await use(thread);
+    } finally {
+      this.#giveBack(thread);
+    }
+  }
+
+  async #take(key, blocking) {
+    for (;;) {
+      const wanted = key === null ? undefined : this.holders.get(key);
+      if (wanted && !wanted.retired && !wanted.poisoned) {
+        const index = this.idle.indexOf(wanted);
+        if (index < 0) {
+          await new Promise((resolve) => this.waiters.push(resolve));
+          continue;
+        }
+        this.idle.splice(index, 1);
+        return this.#lent(wanted);
+      }
+      for (let i = this.idle.length - 1; i >= 0; i--) {
+        if (!(blocking && this.idle[i].held.size)) return this.#lent(this.idle.splice(i, 1)[0]);
+      }
+      return this.#lent(new LockThread(this.generated));
+    }
+  }
+
+  #lent(thread) {
+    Atomics.store(thread.interrupt, 0, 0);
+    this.busy.add(thread);
+    return thread;
+  }
+
+  #giveBack(thread) {
+    this.busy.delete(thread);
+    const surplus = !thread.held.size && this.idle.length >= IDLE_THREADS;
+    if (thread.poisoned || thread.retired || surplus) {
+      this.#forgetAll(thread);
+      thread.stop();
+    } else {
+      this.idle.push(thread);
+    }
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  remember(key, thread) {
+    const previous = this.holders.get(key);
+    if (previous && previous !== thread) previous.held.delete(key);
+    this.holders.set(key, thread);
+    thread.held.add(key);
+  }
+
+  forget(key, thread) {
+    if (this.holders.get(key) === thread) this.holders.delete(key);
+    thread.held.delete(key);
+  }
+
+  #forgetAll(thread) {
+    for (const key of thread.held) if (this.holders.get(key) === thread) this.holders.delete(key);
+    thread.held.clear();
+  }
+
+  /** Interrupts every blocking wait in flight (they end with CANCELLED). */
+  interruptAll() {
+    for (const thread of this.busy) {
+      Atomics.store(thread.interrupt, 0, 1);
+      Atomics.notify(thread.interrupt, 0);
+    }
+  }
+
+  /** Stops every idle thread without seed leases (they would only be closed). */
+  trim() {
+    this.idle = this.idle.filter((thread) => {
+      if (thread.held.size) return true;
+      thread.stop();
+      return false;
+    });
+  }
+}
