@@ -46,14 +46,17 @@ node-build: component-wasi
     scripts/node-env.sh
     cd bindings/node && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
-# The Node binding's suite (node --test) against real memcached.
+# The Node binding's suite (node --test) against real memcached. The CLI it drives comes from
+# `cargo test --no-run`: a `cargo build -p memlock-host` would build wasmtime a second time with
+# another feature set.
 node-test: node-build
-    cargo build --locked -p memlock-host
+    cargo test --locked --workspace --no-run --quiet
     cd bindings/node && MEMLOCK_BIN=../../target/debug/memlock node --test --test-concurrency=1 test/
 
-# The Python binding's suite (pytest) in target/python, against the package as pip installs it.
+# The Python binding's suite (pytest) in target/python, against the package as pip installs it
+# (the CLI it drives comes from `cargo test --no-run`, as for node-test).
 python-test: component-wasi
-    cargo build --locked -p memlock-host
+    cargo test --locked --workspace --no-run --quiet
     scripts/python-env.sh
     target/python/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --force-reinstall ./bindings/python
     MEMLOCK_BIN=target/debug/memlock target/python/bin/pytest -q -p no:cacheprovider bindings/python/tests
