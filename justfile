@@ -73,7 +73,7 @@ sim *ARGS: setup
     target/debug/sim "$@"
 
 # Lock cost against the one-round-trip floor, side by side in one run (release build).
-bench: setup component-wasi
+bench: setup component-wasi node-build
     cargo build --release --locked -p memlock-host -p memlock-bench
     scripts/python-env.sh
     target/python/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --force-reinstall ./bindings/python

@@ -4,5 +4,6 @@
 
 pub mod latency;
 pub mod native;
+pub mod node;
 pub mod python;
 pub mod stats;

@@ -7,8 +7,8 @@
 //! release with the `async-memcached` crate (the peer); the lock's core built natively over tokio;
 //! the component through the host's Rust API; the CLI as whole processes; 8 workers contending
 //! for one key; 64 tasks on distinct keys through one `Lock` with one component instance per task; the simulation's speed;
-//! and the Python rows ([`python`]): pip-services' lock against memlock's binding, per cycle and
-//! per one-shot process.
+//! the Python rows ([`python`]): pip-services' lock against memlock's binding, per cycle and
+//! per one-shot process; and the Node rows ([`node`]): a cycle, and 64 concurrent promises.
 //!
 //! `MEMLOCK_BENCH_SERVER=host:port` uses an existing memcached; otherwise one is started on a free
 //! loopback port. `MEMLOCK_BENCH_ITERATIONS` (default 5000) sets the samples per latency row.
@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use memlock_bench::latency::{self, open_lock};
-use memlock_bench::python;
 use memlock_bench::stats::{Summary, micros, summarize};
+use memlock_bench::{node, python};
 use memlock_host::Runtime;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -261,6 +261,7 @@ fn main() {
     let component = summarize(samples.component);
     let cli = cli(&addr, 30);
     let py = python::measure(&addr, n.min(3000), 20);
+    let js = node::measure(&addr, n.min(3000));
     let contention = rt.block_on(contention(runtime, &addr, 8, Duration::from_secs(5)));
     let single_rate = 1.0 / component.median.as_secs_f64();
     // Concurrency needs threads: the throughput row runs on a multi-threaded runtime.
@@ -387,6 +388,19 @@ fn main() {
             );
         }
     }
+    if let Some(js) = &js {
+        println!(
+            "| Node: memlock seed methods try+release | {:.1} | {:.1} | {:.2} × component cycle |",
+            micros(js.cycle.median),
+            micros(js.cycle.p99),
+            micros(js.cycle.median) / micros(component.median)
+        );
+        println!(
+            "| Node: 64 concurrent promises, one MemcachedLock | {:.0} cycles/s | | {:.2} × one at a time |",
+            js.concurrent_cycles_per_s,
+            js.concurrent_cycles_per_s * js.cycle.median.as_secs_f64()
+        );
+    }
     println!("| simulation speed | {sim:.1} sim-s/wall-s | | |");
     println!("| component size | {wasm} bytes | | |");
     println!("| memory per lock instance | {} KiB | | |", memory / 1024);
@@ -408,6 +422,13 @@ fn main() {
         let r = cycle(&py.memlock_oneshot) / cycle(&py.pip_services_oneshot);
         (r <= 1.0, format!("{r:.2}×"))
     });
+    let (node_met, node_ratio) = match &js {
+        Some(js) => {
+            let r = cycle(&js.cycle) / cycle(&component);
+            (r <= 2.0, format!("{r:.2}×"))
+        }
+        None => (false, "not run".to_string()),
+    };
     let targets = [
         (
             "component cycle ≤ 1.10 × native-core cycle",
@@ -465,6 +486,11 @@ fn main() {
             py_oneshot,
         ),
         (
+            "Node: memlock cycle ≤ 2 × component cycle",
+            node_met,
+            node_ratio,
+        ),
+        (
             "release .wasm ≤ 150 KB",
             wasm <= 150_000,
             format!("{wasm} B"),
@@ -501,6 +527,11 @@ fn main() {
             "raw_seed_cycle_us": micros(py.raw_seed_cycle.median),
             "pip_services_oneshot_ms": py.pip_services_oneshot.median.as_secs_f64() * 1e3,
             "memlock_oneshot_ms": py.memlock_oneshot.median.as_secs_f64() * 1e3,
+        })),
+        "node": js.as_ref().map(|js| json!({
+            "cycle_median_us": micros(js.cycle.median),
+            "cycle_p99_us": micros(js.cycle.p99),
+            "concurrent_64_cycles_per_s": js.concurrent_cycles_per_s,
         })),
         "simulation_sim_s_per_wall_s": sim,
         "component_bytes": wasm,

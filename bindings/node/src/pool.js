@@ -2,16 +2,17 @@
 //
 // A component instance runs one call at a time and blocks while it waits, so a MemcachedLock
 // keeps a pool of lock threads (one instance each): every call borrows an idle thread or starts
-// a new one, so many promises can be in flight at once and none waits behind another's
-// blocking acquire. The seed API's leases stay in the instance that took them, so
+// a new one (up to MAX_THREADS, then it queues), so many promises can be in flight at once. The seed API's leases stay in the instance that took them, so
 // `releaseLock` goes back to that thread (waiting for it if busy); a blocking call is never lent
 // a thread that holds seed leases, so such a thread is only ever busy for one bounded round trip.
 // Idle threads are unref'd: a process that forgets `close()` still exits.
 import { MessageChannel, Worker } from 'node:worker_threads';
 
 const MAILBOX_BYTES = 16 + 1024 * 1024 + 4096;
-/** Idle threads without seed leases kept; more are started while more calls are in flight. */
-export const IDLE_THREADS = 8;
+/** Most lock threads one lock starts (`MEMLOCK_THREADS`, default 16): more concurrent calls queue
+ * for a thread. Starting a thread costs tens of milliseconds (a worker, the module compiled,
+ * an instance), so threads are kept until the lock closes rather than stopped when idle. */
+export const MAX_THREADS = Math.max(1, Number(process.env.MEMLOCK_THREADS) || 16);
 
 let ioThread = null;
 function io() {
@@ -115,7 +116,12 @@ export class Pool {
       for (let i = this.idle.length - 1; i >= 0; i--) {
         if (!(blocking && this.idle[i].held.size)) return this.#lent(this.idle.splice(i, 1)[0]);
       }
-      return this.#lent(new LockThread(this.generated));
+      const threads = this.idle.length + this.busy.size;
+      // A blocking call may not wait for a thread that holds seed leases: if every thread holds
+      // some, it gets a new one even past the limit (else a caller holding many keys deadlocks).
+      const allHold = threads > 0 && [...this.idle, ...this.busy].every((t) => t.held.size > 0);
+      if (threads < MAX_THREADS || (blocking && allHold)) return this.#lent(new LockThread(this.generated));
+      await new Promise((resolve) => this.waiters.push(resolve));
     }
   }
 
@@ -127,8 +133,7 @@ export class Pool {
 
   #giveBack(thread) {
     this.busy.delete(thread);
-    const surplus = !thread.held.size && this.idle.length >= IDLE_THREADS;
-    if (thread.poisoned || thread.retired || surplus) {
+    if (thread.poisoned || thread.retired) {
       this.#forgetAll(thread);
       thread.stop();
     } else {
