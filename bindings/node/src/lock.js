@@ -148,6 +148,8 @@ export class MemcachedLock {
     this.#generation++;
     this.#pool.interruptAll();
     this.#pool.trim();
+    // Threads keeping seed leases stay (releaseLock after a reopen still finds them), closed now.
+    await this.#pool.syncIdle((thread) => this.#sync(thread));
     void context;
   }
 

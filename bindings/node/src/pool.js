@@ -167,6 +167,14 @@ export class Pool {
     }
   }
 
+  /** Runs `sync` on every idle thread, each taken out of the pool while it runs. */
+  async syncIdle(sync) {
+    const taken = this.idle.splice(0);
+    for (const thread of taken) this.busy.add(thread);
+    await Promise.all(taken.map((thread) => sync(thread).catch(() => {})));
+    for (const thread of taken) this.#giveBack(thread);
+  }
+
   /** Stops every idle thread without seed leases (they would only be closed). */
   trim() {
     this.idle = this.idle.filter((thread) => {

@@ -226,3 +226,14 @@ test('README\'s Node example runs as printed', async () => {
   assert.equal(run.status, 0, run.stderr);
 });
 
+
+test('releaseLock after close and reopen releases', async () => {
+  const lock = await opened();
+  const other = await opened();
+  assert.equal(await lock.tryAcquireLock(null, 'kept', 30_000), true);
+  await lock.close();
+  await assert.rejects(lock.releaseLock(null, 'kept'), (e) => e.code === 'NOT_OPENED');
+  await lock.open(null);
+  await lock.releaseLock(null, 'kept');
+  assert.equal(await other.tryAcquireLock(null, 'kept', 1000), true);
+});
