@@ -9,8 +9,11 @@
 import * as errors from './errors.js';
 import { Lease, fromWit, toWit } from './lease.js';
 import { Pool } from './pool.js';
+import { validator } from './validator.js';
 
 const GENERATED = new URL('../generated/', import.meta.url);
+/** The main thread's instance that checks configurations (top-level await: made at import). */
+const CHECKER = await validator(GENERATED);
 const DISCOVERY_LOCATOR = Object.freeze({
   getGroup: () => '*',
   getType: () => 'discovery',
@@ -80,24 +83,15 @@ export class MemcachedLock {
   // -- pip-services: IConfigurable, IReferenceable, IOpenable -----------------------------
 
   /** pip-services ConfigParams (or a plain object) with the seed's keys; takes effect at open.
-   * A bad value throws ConfigException INVALID_CONFIG naming the key. */
+   * A bad value throws ConfigException INVALID_CONFIG naming the key, at once. */
   configure(config) {
-    this.#config = configPairs(config);
-    this.#checked = this.#check(this.#config);
-  }
-
-  #checked = Promise.resolve();
-
-  async #check(pairs) {
-    await this.#pool.with({}, async (thread) => {
-      try {
-        await thread.call('configure', pairs);
-      } catch (reason) {
-        throw rejection(reason);
-      } finally {
-        thread.seen = -1; // set up again from the lock's setup at its next call
-      }
-    });
+    const pairs = configPairs(config);
+    try {
+      CHECKER.configure(pairs);
+    } catch (e) {
+      throw e?.payload ? errors.fromLockError(e.payload) : errors.runtimeFailure(null, String(e));
+    }
+    this.#config = pairs;
   }
 
   /** pip-services IReferences: `*:discovery:*:*:1.0` services resolve connection.discovery_key
@@ -117,7 +111,6 @@ export class MemcachedLock {
 
   async open(context) {
     const tid = traceId(context);
-    await this.#checked;
     const discovered = [];
     for (const key of discoveryKeys(this.#config)) {
       try {

@@ -58,11 +58,10 @@ test('the pip-services lock fixture: try, acquire with timeout, release', async 
   await lock.releaseLock(null, 'never-taken'); // a no-op, as in pip-services
 });
 
-test('bad config is a ConfigException naming the key, at open', async () => {
+test('bad config is a ConfigException naming the key, thrown by configure', async () => {
   for (const [key, value] of [['connection.port', '99999'], ['options.timeout', 'soon'], ['options.unknown', '1']]) {
     const lock = new MemcachedLock();
-    lock.configure({ [key]: value });
-    await assert.rejects(lock.open(null), (e) => e instanceof memlock.ConfigException && e.code === 'INVALID_CONFIG' && e.message.includes(key));
+    assert.throws(() => lock.configure({ [key]: value }), (e) => e instanceof memlock.ConfigException && e.code === 'INVALID_CONFIG' && e.message.includes(key));
   }
   const empty = new MemcachedLock();
   empty.configure({});
