@@ -9,6 +9,7 @@ import net from 'node:net';
 import { parentPort } from 'node:worker_threads';
 
 export const STATUS = { ok: 0, refused: 1, 'timed-out': 2, closed: 3, other: 4 };
+const TIMED_OUT = new Set(['ETIMEDOUT']);
 const REFUSED = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 const CLOSED = new Set(['EPIPE', 'ENOTCONN']);
 let nextConnection = 1;
@@ -40,7 +41,8 @@ function serve(port, mailbox) {
     c.buffered = rest.length;
     return out;
   };
-  const errorStatus = (e) => (REFUSED.has(e.code) ? STATUS.refused : CLOSED.has(e.code) ? STATUS.closed : STATUS.other);
+  const errorStatus = (e) =>
+    TIMED_OUT.has(e.code) ? STATUS['timed-out'] : REFUSED.has(e.code) ? STATUS.refused : CLOSED.has(e.code) ? STATUS.closed : STATUS.other;
   const settle = (c) => {
     const p = c.pending;
     if (!p) return;
@@ -62,6 +64,15 @@ function serve(port, mailbox) {
     c.pending = { seq, max: Math.max(1, Math.min(max, data.length)), timer };
     settle(c);
   };
+
+  // The lock thread ended (its worker terminated): its connections go with it.
+  port.on('close', () => {
+    for (const c of connections.values()) {
+      if (c.pending) clearTimeout(c.pending.timer);
+      c.socket.destroy();
+    }
+    connections.clear();
+  });
 
   port.on('message', (m) => {
     switch (m.op) {

@@ -103,6 +103,8 @@ export function toWit(lease, traceId = null) {
   check('server process start', p.startedAt, 64);
   check('server process incarnation', p.incarnation, 64);
   check('fencing token', lease.fencingToken, 128);
+  check('ttl', BigInt(Number.isInteger(lease.ttlMs) ? lease.ttlMs : -1), 64);
+  if (lease.validUntilNs != null) check('valid-until', lease.validUntilNs, 64);
   if (!(lease.key instanceof Uint8Array)) throw invalidInput(traceId, 'INVALID_LEASE', 'invalid lease: the key is not bytes');
   return {
     key: lease.key,

@@ -5,7 +5,9 @@
 // shared mailbox. The main thread's event loop is never blocked.
 //
 // Messages in: { id, method, args } (method: a component method, in camelCase). Out:
-// { id, value } or { id, error: { category, code, message, correlationId } }.
+// { id, value }, { id, error: { category, code, message, correlationId } } (the component's
+// error), { id, argument } (an argument jco could not lower) or { id, trap }. The interrupt
+// cell is cleared only by the main thread, when it lends the thread to a call.
 import { readFileSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -94,29 +96,27 @@ const imports = {
 
 const { instantiate } = await import(new URL('memlock.js', generated).href);
 const root = instantiate((path) => new WebAssembly.Module(readFileSync(new URL(path, generated))), imports);
-let lock = new root.lock.MemcachedLock();
+const lock = new root.lock.MemcachedLock();
 
 parentPort.on('message', ({ id, method, args }) => {
   try {
     let value;
     if (method === 'discovered') {
       discovered = new Map(args[0]);
-    } else if (method === 'reset') {
-      lock[Symbol.dispose]();
-      lock = new root.lock.MemcachedLock();
     } else {
       value = lock[method](...args);
     }
-    Atomics.store(interrupt, 0, 0);
     parentPort.postMessage({ id, value });
   } catch (e) {
-    Atomics.store(interrupt, 0, 0);
     const payload = e?.payload;
     if (payload && typeof payload === 'object' && 'code' in payload) {
       parentPort.postMessage({ id, error: payload });
-    } else {
+    } else if (e instanceof WebAssembly.RuntimeError) {
       // A trap: this instance is unusable from now on; the main thread replaces the thread.
       parentPort.postMessage({ id, trap: String(e?.stack ?? e) });
+    } else {
+      // jco refused to lower an argument (TypeError, RangeError): nothing reached wasm.
+      parentPort.postMessage({ id, argument: String(e?.message ?? e) });
     }
   }
 });

@@ -29,21 +29,24 @@ const S64_MAX = (1n << 63n) - 1n;
 export function traceId(context) {
   if (context == null) return undefined;
   if (typeof context === 'string') return context;
-  if (typeof context.getTraceId === 'function') return context.getTraceId() ?? undefined;
-  if (typeof context.get === 'function') return context.get('trace_id') ?? context.get('traceId') ?? undefined;
-  return context.traceId ?? context.trace_id ?? undefined;
+  let id;
+  if (typeof context.getTraceId === 'function') id = context.getTraceId();
+  else if (typeof context.get === 'function') id = context.get('trace_id') ?? context.get('traceId');
+  else id = context.traceId ?? context.trace_id;
+  return id == null ? undefined : String(id);
 }
 
-const keyBytes = (key) => (typeof key === 'string' ? new Uint8Array(Buffer.from(key, 'utf8')) : new Uint8Array(key));
+function keyBytes(key, tid) {
+  if (typeof key === 'string') return new Uint8Array(Buffer.from(key, 'utf8'));
+  if (key instanceof Uint8Array) return new Uint8Array(key);
+  throw errors.invalidInput(tid ?? null, 'INVALID_KEY', `a key is a string or a Uint8Array, got ${typeof key}`);
+}
 const keyName = (bytes) => Buffer.from(bytes).toString('hex');
 
 function milliseconds(value, name, code, tid) {
-  let n;
-  try {
-    n = BigInt(value);
-  } catch {
-    throw errors.invalidInput(tid ?? null, code, `${name} must be an integer of milliseconds, got ${value}`);
-  }
+  const integer = typeof value === 'bigint' || (typeof value === 'number' && Number.isInteger(value));
+  if (!integer) throw errors.invalidInput(tid ?? null, code, `${name} must be an integer of milliseconds, got ${value}`);
+  const n = BigInt(value);
   if (n < S64_MIN || n > S64_MAX) throw errors.invalidInput(tid ?? null, code, `${name} ${n} ms is out of range`);
   return n;
 }
@@ -65,6 +68,7 @@ function discoveryKeys(pairs) {
 
 function rejection(reason, tid) {
   if (reason?.error) return errors.fromLockError(reason.error);
+  if (reason?.argument) return errors.invalidInput(tid ?? null, 'INVALID_ARGUMENT', reason.argument);
   if (reason?.trap) return errors.runtimeFailure(tid ?? null, reason.trap);
   return reason;
 }
@@ -151,7 +155,7 @@ export class MemcachedLock {
   /** One attempt: true when this lock now holds `key` for `ttl` ms. */
   async tryAcquireLock(context, key, ttl) {
     const tid = traceId(context);
-    const bytes = keyBytes(key);
+    const bytes = keyBytes(key, tid);
     const ms = milliseconds(ttl, 'ttl', 'INVALID_TTL', tid);
     return this.#pool.with({}, async (thread) => {
       const taken = await this.#call(thread, tid, 'tryAcquireLock', tid, bytes, ms);
@@ -163,7 +167,7 @@ export class MemcachedLock {
   /** Waits up to `timeout` ms; then ConflictException LOCK_TIMEOUT (the seed's message). */
   async acquireLock(context, key, ttl, timeout) {
     const tid = traceId(context);
-    const bytes = keyBytes(key);
+    const bytes = keyBytes(key, tid);
     const ms = milliseconds(ttl, 'ttl', 'INVALID_TTL', tid);
     const wait = milliseconds(timeout, 'timeout', 'INVALID_ARGUMENT', tid);
     await this.#pool.with({ blocking: true }, async (thread) => {
@@ -180,7 +184,7 @@ export class MemcachedLock {
   /** Releases this lock's lease on `key` (owner-checked); a no-op if it holds none. */
   async releaseLock(context, key) {
     const tid = traceId(context);
-    const bytes = keyBytes(key);
+    const bytes = keyBytes(key, tid);
     const name = keyName(bytes);
     await this.#pool.with({ key: name }, async (thread) => {
       await this.#call(thread, tid, 'releaseLock', tid, bytes);
@@ -194,7 +198,7 @@ export class MemcachedLock {
   async tryAcquire(key, ttl, context) {
     const tid = traceId(context);
     const ms = milliseconds(ttl, 'ttl', 'INVALID_TTL', tid);
-    const record = await this.#pool.with({}, (t) => this.#call(t, tid, 'tryAcquire', tid, keyBytes(key), ms));
+    const record = await this.#pool.with({}, (t) => this.#call(t, tid, 'tryAcquire', tid, keyBytes(key, tid), ms));
     return record === undefined ? null : fromWit(record);
   }
 
@@ -203,7 +207,7 @@ export class MemcachedLock {
     const tid = traceId(context);
     const ms = milliseconds(ttl, 'ttl', 'INVALID_TTL', tid);
     const wait = milliseconds(timeout, 'timeout', 'INVALID_ARGUMENT', tid);
-    const record = await this.#pool.with({ blocking: true }, (t) => this.#call(t, tid, 'acquire', tid, keyBytes(key), ms, wait));
+    const record = await this.#pool.with({ blocking: true }, (t) => this.#call(t, tid, 'acquire', tid, keyBytes(key, tid), ms, wait));
     return fromWit(record);
   }
 
@@ -231,22 +235,35 @@ export class MemcachedLock {
    */
   async withLock(key, { ttl = 10_000, timeout = 10_000, context } = {}, work) {
     const held = { lease: await this.acquire(key, ttl, timeout, context), lost: null };
-    let stopped = false;
+    const period = Math.max(10, Number(ttl) / 3);
+    let stop = null;
+    const stopped = new Promise((resolve) => {
+      stop = resolve;
+    });
+    const pause = (ms) => {
+      let timer;
+      return Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, ms))), stopped]).finally(() => clearTimeout(timer));
+    };
+    let running = true;
     const renewal = (async () => {
-      while (!stopped) {
-        await new Promise((resolve) => setTimeout(resolve, Math.max(10, Number(ttl) / 3)));
-        if (stopped) return;
+      let wait = period;
+      while (running) {
+        await pause(wait);
+        if (!running) return;
         if (held.lease.remainingMs() <= 0) {
           held.lost = new errors.ConflictException(null, 'LOCK_LOST', `lease on ${held.lease.keyText} expired before it was renewed`);
           return;
         }
         try {
           held.lease = await this.extend(held.lease, ttl, context);
+          wait = period;
         } catch (e) {
           if (e.code === 'LOCK_LOST') {
             held.lost = e;
             return;
           }
+          // Unavailable or stalled: retry sooner while the lease is still valid.
+          wait = Math.max(10, Math.min(period, held.lease.remainingMs() / 4));
         }
       }
     })();
@@ -257,10 +274,14 @@ export class MemcachedLock {
       failed = true;
       throw e;
     } finally {
-      stopped = true;
+      running = false;
+      stop();
       await renewal;
       if (held.lost === null || held.lost.code !== 'LOCK_LOST') {
-        await this.release(held.lease, context).catch(() => {});
+        // Still ours, or not renewed in time: an owner-checked release is safe either way.
+        await this.release(held.lease, context).catch((e) => {
+          if (!failed && held.lost === null) throw e;
+        });
       }
       if (held.lost !== null && !failed) throw held.lost; // eslint-disable-line no-unsafe-finally
     }
@@ -278,20 +299,22 @@ export class MemcachedLock {
 
   /** Brings a lock thread to the setup in force: closed, or opened as at the last open. */
   async #sync(thread) {
-    if (thread.seen === this.#generation) return;
-    const generation = this.#generation;
-    const opened = this.#opened;
-    try {
-      if (await thread.call('isOpen')) await thread.call('close', undefined);
-      if (opened !== null) {
-        await thread.call('discovered', opened.discovered);
-        await thread.call('configure', opened.config);
-        await thread.call('setReferences', opened.descriptors);
-        await thread.call('open', undefined);
+    // Again until no open or close happened meanwhile: a call never runs on an old setup.
+    while (thread.seen !== this.#generation) {
+      const generation = this.#generation;
+      const opened = this.#opened;
+      try {
+        if (await thread.call('isOpen')) await thread.call('close', undefined);
+        if (opened !== null) {
+          await thread.call('discovered', opened.discovered);
+          await thread.call('configure', opened.config);
+          await thread.call('setReferences', opened.descriptors);
+          await thread.call('open', undefined);
+        }
+      } catch (reason) {
+        throw rejection(reason);
       }
-    } catch (reason) {
-      throw rejection(reason);
+      thread.seen = generation;
     }
-    thread.seen = generation;
   }
 }

@@ -41,7 +41,11 @@ class LockThread {
     this.seen = -1;
     this.poisoned = false;
     this.retired = false;
-    this.worker.on('message', ({ id, value, error, trap }) => {
+    /** Lent to a blocking call (acquire, acquireLock). */
+    this.blocking = false;
+    /** The lock closed while this thread was busy: close it when the call returns. */
+    this.stale = false;
+    this.worker.on('message', ({ id, value, error, argument, trap }) => {
       const call = this.pending.get(id);
       this.pending.delete(id);
       if (this.pending.size === 0) this.worker.unref();
@@ -51,18 +55,22 @@ class LockThread {
         call.reject({ trap });
       } else if (error !== undefined) {
         call.reject({ error });
+      } else if (argument !== undefined) {
+        call.reject({ argument });
       } else {
         call.resolve(value);
       }
     });
-    this.worker.on('error', (e) => {
+    const fail = (why) => {
       this.poisoned = true;
-      for (const call of this.pending.values()) call.reject({ trap: String(e?.stack ?? e) });
+      for (const call of this.pending.values()) call.reject({ trap: why });
       this.pending.clear();
-    });
+    };
+    this.worker.on('error', (e) => fail(String(e?.stack ?? e)));
+    this.worker.on('exit', (code) => fail(`the lock thread exited (${code})`));
   }
 
-  /** One component call; rejects with { error } (a WIT lock-error) or { trap }. */
+  /** One component call; rejects with { error } (a WIT lock-error), { argument } or { trap }. */
   call(method, ...args) {
     if (this.poisoned) return Promise.reject({ trap: 'the instance trapped earlier' });
     const id = this.nextId++;
@@ -73,9 +81,17 @@ class LockThread {
     });
   }
 
+  /** Closes the instance (its connections; what it left behind is cleaned up) and ends the
+   * thread; a poisoned one is ended at once. The I/O thread also drops every connection of a
+   * thread whose port closes. */
   stop() {
+    if (this.retired) return;
     this.retired = true;
-    this.worker.terminate();
+    const end = () => this.worker.terminate();
+    if (this.poisoned) return void end();
+    const closed = this.call('close', undefined).catch(() => {});
+    const limit = new Promise((resolve) => setTimeout(resolve, 5000).unref());
+    Promise.race([closed, limit]).then(end);
   }
 }
 
@@ -111,28 +127,44 @@ export class Pool {
           continue;
         }
         this.idle.splice(index, 1);
-        return this.#lent(wanted);
+        return this.#lent(wanted, blocking);
       }
       for (let i = this.idle.length - 1; i >= 0; i--) {
-        if (!(blocking && this.idle[i].held.size)) return this.#lent(this.idle.splice(i, 1)[0]);
+        if (!(blocking && this.idle[i].held.size)) return this.#lent(this.idle.splice(i, 1)[0], blocking);
       }
       const threads = this.idle.length + this.busy.size;
-      // A blocking call may not wait for a thread that holds seed leases: if every thread holds
-      // some, it gets a new one even past the limit (else a caller holding many keys deadlocks).
+      // Past the limit, a thread is still started when waiting could deadlock or starve: a
+      // blocking call when every thread keeps seed leases (a caller holding many keys), and a
+      // short call when every busy thread is in a blocking wait (a holder's extend or release
+      // must never queue behind waiters for the key it holds).
       const allHold = threads > 0 && [...this.idle, ...this.busy].every((t) => t.held.size > 0);
-      if (threads < MAX_THREADS || (blocking && allHold)) return this.#lent(new LockThread(this.generated));
+      const allWaiting = !blocking && [...this.busy].every((t) => t.blocking);
+      if (threads < MAX_THREADS || (blocking && allHold) || allWaiting) {
+        return this.#lent(new LockThread(this.generated), blocking);
+      }
       await new Promise((resolve) => this.waiters.push(resolve));
     }
   }
 
-  #lent(thread) {
+  #lent(thread, blocking) {
+    // Only here is the interrupt cell cleared: a close() during the call's setup still counts.
     Atomics.store(thread.interrupt, 0, 0);
+    thread.blocking = blocking;
     this.busy.add(thread);
     return thread;
   }
 
   #giveBack(thread) {
+    if (thread.stale && !thread.poisoned && !thread.retired) {
+      // The lock closed during this call: close this thread too before it idles.
+      thread.stale = false;
+      this.sync(thread)
+        .catch(() => {})
+        .finally(() => this.#giveBack(thread));
+      return;
+    }
     this.busy.delete(thread);
+    thread.blocking = false;
     if (thread.poisoned || thread.retired) {
       this.#forgetAll(thread);
       thread.stop();
@@ -162,6 +194,7 @@ export class Pool {
   /** Interrupts every blocking wait in flight (they end with CANCELLED). */
   interruptAll() {
     for (const thread of this.busy) {
+      thread.stale = true;
       Atomics.store(thread.interrupt, 0, 1);
       Atomics.notify(thread.interrupt, 0);
     }

@@ -236,3 +236,74 @@ test('releaseLock after close and reopen releases', async () => {
   await lock.releaseLock(null, 'kept');
   assert.equal(await other.tryAcquireLock(null, 'kept', 1000), true);
 });
+
+test('a bad argument is a bad request and leaves the lock working', async () => {
+  const lock = await opened();
+  assert.equal(await lock.tryAcquireLock(null, 'arg-victim', 30_000), true);
+  await assert.rejects(lock.tryAcquireLock(null, 3, 1000), (e) => e.code === 'INVALID_KEY');
+  await assert.rejects(lock.tryAcquireLock(null, 'k', true), (e) => e.code === 'INVALID_TTL');
+  await assert.rejects(lock.tryAcquireLock(null, 'k', 1.5), (e) => e.code === 'INVALID_TTL');
+  assert.equal(await lock.tryAcquireLock({ traceId: 42 }, 'k-traced', 1000), true);
+  // The seed lease taken before is still known: releaseLock releases it.
+  await lock.releaseLock(null, 'arg-victim');
+  const other = await opened();
+  assert.equal(await other.tryAcquireLock(null, 'arg-victim', 1000), true);
+});
+
+test('holders can renew and release while every thread waits in a blocking acquire', async () => {
+  const lock = await opened();
+  let inside = 0;
+  let overlaps = 0;
+  const lost = [];
+  await Promise.all(
+    Array.from({ length: 20 }, () =>
+      lock
+        .withLock('starve', { ttl: 600, timeout: 30_000 }, async () => {
+          inside++;
+          if (inside > 1) overlaps++;
+          await new Promise((r) => setTimeout(r, 250));
+          inside--;
+        })
+        .catch((e) => lost.push(e.code)),
+    ),
+  );
+  assert.equal(overlaps, 0);
+  assert.deepEqual(lost, []);
+});
+
+test('close during a blocking acquire that is still starting cancels it', async () => {
+  const holder = await opened();
+  const lock = await opened();
+  assert.equal(await holder.tryAcquireLock(null, 'racing', 30_000), true);
+  const waiting = lock.acquireLock(null, 'racing', 30_000, 8000).then(
+    () => 'acquired',
+    (e) => e.code,
+  );
+  await new Promise((r) => setImmediate(r));
+  await lock.close();
+  const outcome = await waiting;
+  assert.ok(outcome === 'CANCELLED' || outcome === 'NOT_OPENED', outcome);
+  await holder.releaseLock(null, 'racing');
+});
+
+test('close closes the connections of every thread', async () => {
+  const stats = async () => Number(/STAT curr_connections (\d+)/.exec(await server.raw('stats\r\n'))[1]);
+  const before = await stats();
+  for (let round = 0; round < 3; round++) {
+    const lock = new MemcachedLock();
+    lock.configure(server.config);
+    await lock.open(null);
+    await Promise.all(Array.from({ length: 8 }, (_, i) => lock.tryAcquire(`conn-${round}-${i}`, 1000)));
+    await lock.close();
+  }
+  await waitUntil(async () => (await stats()) <= before, 10_000);
+});
+
+test('withLock releases as soon as the work is done', async () => {
+  const lock = await opened();
+  const other = await opened();
+  const started = Date.now();
+  await lock.withLock('prompt', { ttl: 10_000, timeout: 1000 }, async () => {});
+  assert.ok(Date.now() - started < 1500, `took ${Date.now() - started} ms`);
+  assert.equal(await other.tryAcquireLock(null, 'prompt', 1000), true);
+});
