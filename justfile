@@ -51,6 +51,7 @@ node-build: component-wasi
 # another feature set.
 node-test: node-build
     cargo test --locked --workspace --no-run --quiet
+    cd bindings/node && node_modules/.bin/tsc -p test/types
     cd bindings/node && MEMLOCK_BIN=../../target/debug/memlock node --test --test-concurrency=1 test/
 
 # The Python binding's suite (pytest) in target/python, against the package as pip installs it

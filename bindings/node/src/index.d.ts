@@ -1,7 +1,13 @@
 // memlock for Node.js: pip-services' MemcachedLock over the memlock WebAssembly component.
 
 /** A pip-services Context, a trace id, or nothing. */
-export type Context = string | null | undefined | { getTraceId?(): string | undefined; get?(name: string): unknown };
+export type Context =
+  | string
+  | null
+  | undefined
+  | { getTraceId(): string | undefined | null }
+  | { get(name: string): unknown }
+  | { traceId?: unknown; trace_id?: unknown };
 
 /** pip-services ConfigParams, a plain object, a Map or [key, value] pairs. */
 export type Config =
@@ -19,6 +25,15 @@ export interface ServerProcess {
 }
 
 export declare class Lease {
+  constructor(fields: {
+    key: Uint8Array;
+    ownerToken: bigint;
+    cas: bigint;
+    serverProcess: ServerProcess;
+    ttlMs: number;
+    validUntilNs: bigint | null;
+    fencingToken: bigint;
+  });
   readonly key: Uint8Array;
   readonly ownerToken: bigint;
   readonly cas: bigint;
@@ -44,7 +59,7 @@ export interface Held {
 
 export declare class MemcachedLock {
   configure(config: Config): void;
-  setReferences(references: { getOptional(locator: unknown): unknown[] }): void;
+  setReferences(references: { getOptional(locator: unknown): unknown[] } | null | undefined): void;
   open(context?: Context): Promise<void>;
   close(context?: Context): Promise<void>;
   isOpen(): boolean;
@@ -57,12 +72,13 @@ export declare class MemcachedLock {
   extend(lease: Lease | string, ttl: number | bigint, context?: Context): Promise<Lease>;
   withLock<T>(
     key: Key,
-    options: { ttl?: number; timeout?: number; context?: Context },
+    options: { ttl?: number | bigint; timeout?: number | bigint; context?: Context },
     work: (held: Held) => Promise<T>,
   ): Promise<T>;
 }
 
 export declare class ApplicationException extends Error {
+  constructor(category?: string, traceId?: string | null, code?: string, message?: string);
   category: string;
   code: string;
   traceId: string | null;
@@ -73,12 +89,16 @@ export declare class ApplicationException extends Error {
   withCause(cause: unknown): this;
   toJSON(): Record<string, unknown>;
 }
-export declare class UnknownException extends ApplicationException {}
-export declare class InternalException extends ApplicationException {}
-export declare class ConfigException extends ApplicationException {}
-export declare class ConnectionException extends ApplicationException {}
-export declare class InvocationException extends ApplicationException {}
-export declare class BadRequestException extends ApplicationException {}
-export declare class InvalidStateException extends ApplicationException {}
-export declare class ConflictException extends ApplicationException {}
-export declare class UnsupportedException extends ApplicationException {}
+/** The pip-services subclasses: `new ConflictException(traceId, code, message)`. */
+declare class CategorizedException extends ApplicationException {
+  constructor(traceId?: string | null, code?: string | null, message?: string | null);
+}
+export declare class UnknownException extends CategorizedException {}
+export declare class InternalException extends CategorizedException {}
+export declare class ConfigException extends CategorizedException {}
+export declare class ConnectionException extends CategorizedException {}
+export declare class InvocationException extends CategorizedException {}
+export declare class BadRequestException extends CategorizedException {}
+export declare class InvalidStateException extends CategorizedException {}
+export declare class ConflictException extends CategorizedException {}
+export declare class UnsupportedException extends CategorizedException {}
