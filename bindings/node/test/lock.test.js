@@ -150,8 +150,11 @@ test('close ends a blocking acquire with CANCELLED', async () => {
   const holder = await opened();
   const lock = await opened();
   assert.equal(await holder.tryAcquireLock(null, 'busy', 30_000), true);
+  const sets = async () => Number(/STAT cmd_set (\d+)/.exec(await server.raw('stats\r\n'))[1]);
+  const before = await sets();
   const waiting = lock.acquireLock(null, 'busy', 30_000, 60_000);
-  await new Promise((r) => setTimeout(r, 200));
+  // The waiter has tried twice: it is in its wait between attempts.
+  await waitUntil(async () => (await sets()) >= before + 2);
   const started = Date.now();
   await lock.close();
   await assert.rejects(waiting, (e) => e instanceof memlock.InvalidStateException && e.code === 'CANCELLED');

@@ -95,11 +95,3 @@ def runtime_failure(trace_id: Optional[str], cause: BaseException) -> Any:
     error = classes()["InternalException"](trace_id, "RUNTIME", f"the memlock component failed: {cause}")
     error.cause = str(cause)
     return error
-
-
-def conflict(trace_id: Optional[str], code: str, message: str) -> Any:
-    return classes()["ConflictException"](trace_id, code, message)
-
-
-def is_application_error(error: BaseException) -> bool:
-    return isinstance(error, classes()["ApplicationException"])

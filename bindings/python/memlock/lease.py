@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from wasmtime.component import Record
+
 from .errors import invalid_input
 
 _HANDLE_PREFIX = "ml1"
@@ -135,8 +137,6 @@ def to_wit(lease: Lease, clock_origin_ns: int, trace_id: Optional[str] = None) -
     """The WIT ``lease`` record for ``lease`` (the component only reads its identity fields).
     Every number is range-checked here: wasmtime-py would silently truncate one that does not
     fit, and a lease with a wrong CAS is a lease of nobody."""
-    from wasmtime.component import Record
-
     process = lease.server_process
     for name, value, bits in [
         ("owner token", lease.owner_token, 128),
