@@ -17,7 +17,7 @@ if (!existsSync(wasm)) {
 }
 const out = join(root, 'generated');
 rmSync(out, { recursive: true, force: true });
-const jco = join(root, 'node_modules/@bytecodealliance/jco/dist/jco.js');
+const jco = join(root, 'node_modules/@bytecodealliance/jco/src/jco.js');
 execFileSync(process.execPath, [
   jco, 'transpile', wasm, '--name', 'memlock', '--instantiation', 'sync', '--no-typescript',
   '--quiet', '-o', out,

@@ -6,8 +6,9 @@
 //
 // Messages in: { id, method, args } (method: a component method, in camelCase). Out:
 // { id, value }, { id, error: { category, code, message, correlationId } } (the component's
-// error), { id, argument } (an argument jco could not lower) or { id, trap }. The interrupt
-// cell is cleared only by the main thread, when it lends the thread to a call.
+// error), { id, argument } (an argument jco could not lower) or { id, trap }. The control cell
+// is written only by the main thread: [0] interrupt (cleared when it lends the thread to a
+// call), [1] how long a socket call polls for its reply before sleeping, in µs.
 import { readFileSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -26,6 +27,11 @@ function ioCall(message, timeoutMs) {
   message.seq = ++seq;
   Atomics.store(control, 0, 0);
   ioPort.postMessage(message);
+  // A reply on a fast network comes sooner than a futex sleep and wake-up (tens of µs each on
+  // a small VM): while this is the pool's only busy thread, poll for it for up to the budget
+  // the main thread left in the cell, then sleep.
+  const spinUntil = performance.now() + Atomics.load(interrupt, 1) / 1000;
+  while (Atomics.load(control, 0) === 0 && performance.now() < spinUntil);
   // The I/O thread answers within the call's own timeout; the guard only catches a stuck thread.
   const guard = timeoutMs + 5000;
   for (;;) {

@@ -13,6 +13,11 @@ const MAILBOX_BYTES = 16 + 1024 * 1024 + 4096;
  * for a thread. Starting a thread costs tens of milliseconds (a worker, the module compiled,
  * an instance), so threads are kept until the lock closes rather than stopped when idle. */
 export const MAX_THREADS = Math.max(1, Number(process.env.MEMLOCK_THREADS) || 16);
+/** How long a socket call of the only busy lock thread polls for its reply before it sleeps
+ * (`MEMLOCK_SPIN_US`, default 100; 0 turns polling off). Polling saves a thread's sleep and
+ * wake-up on each round trip, but with several threads busy it takes the cores the I/O
+ * thread and the server need, so it is only allowed while one call is in flight. */
+export const SPIN_US = Math.min(10_000, Math.max(0, Math.trunc(Number(process.env.MEMLOCK_SPIN_US ?? 100)) || 0));
 
 let ioThread = null;
 function io() {
@@ -27,7 +32,7 @@ class LockThread {
   constructor(generated) {
     const { port1, port2 } = new MessageChannel();
     const mailbox = new SharedArrayBuffer(MAILBOX_BYTES);
-    this.interruptCell = new SharedArrayBuffer(4);
+    this.interruptCell = new SharedArrayBuffer(8); // [0] interrupt, [1] poll budget in µs
     this.interrupt = new Int32Array(this.interruptCell);
     io().postMessage({ type: 'attach', port: port2, mailbox }, [port2]);
     this.worker = new Worker(new URL('./lock-worker.js', import.meta.url), {
@@ -151,7 +156,14 @@ export class Pool {
     Atomics.store(thread.interrupt, 0, 0);
     thread.blocking = blocking;
     this.busy.add(thread);
+    this.#budgetPolling();
     return thread;
+  }
+
+  /** Lets a socket call poll for its reply only while its thread is the only one busy. */
+  #budgetPolling() {
+    const budget = this.busy.size === 1 ? SPIN_US : 0;
+    for (const thread of this.busy) Atomics.store(thread.interrupt, 1, budget);
   }
 
   #giveBack(thread) {
@@ -164,6 +176,7 @@ export class Pool {
       return;
     }
     this.busy.delete(thread);
+    this.#budgetPolling();
     thread.blocking = false;
     if (thread.poisoned || thread.retired) {
       this.#forgetAll(thread);
@@ -204,6 +217,7 @@ export class Pool {
   async syncIdle(sync) {
     const taken = this.idle.splice(0);
     for (const thread of taken) this.busy.add(thread);
+    this.#budgetPolling();
     await Promise.all(taken.map((thread) => sync(thread).catch(() => {})));
     for (const thread of taken) this.#giveBack(thread);
   }
