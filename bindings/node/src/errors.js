@@ -1,38 +1,71 @@
-// Errors shaped like pip-services' ApplicationException: category, code, message, traceId,
-// status, details, cause — so `err.code === 'LOCK_TIMEOUT'` and `instanceof ConflictException`
-// keep working for a pip-services caller. The component reports a WIT lock-error with a
-// kebab-case category and code (`no-response`, `lock-timeout`); their pip-services spellings are
-// `NoResponse` and `LOCK_TIMEOUT`.
+// The exceptions memlock throws: pip-services' own classes when the application has them
+// installed (pip-services4-commons-node, else pip-services3-commons-node), so `instanceof
+// ConflictException` and `err.code === 'LOCK_TIMEOUT'` work as with pip-services' lock; without
+// pip-services, look-alikes with version 4's fields (category, code, status, trace_id, details,
+// cause) and builders. The component reports a WIT lock-error with a kebab-case category and
+// code (`no-response`, `lock-timeout`); their pip-services spellings are `NoResponse` and
+// `LOCK_TIMEOUT`.
+import { optional } from './pip-services.js';
 
-export class ApplicationException extends Error {
-  constructor(category = 'Unknown', traceId = null, code = 'UNKNOWN', message = 'Unknown error') {
-    super(message);
-    this.name = code;
-    this.category = category;
-    this.traceId = traceId ?? null;
-    this.code = code;
+class ApplicationException extends Error {
+  constructor(category = null, traceId = null, code = null, message = null) {
+    super(message ?? 'Unknown error');
     this.status = 500;
-    this.details = null;
-    this.cause = null;
+    this.code = code ?? 'UNKNOWN';
+    this.category = category ?? 'Unknown';
+    this.trace_id = traceId ?? null;
+    this.name = this.code;
+    this.details = undefined;
+    this.cause = undefined;
+    this.stack_trace = undefined;
+  }
+  getCauseString() {
+    return this.cause;
+  }
+  setCauseString(value) {
+    this.cause = value;
+  }
+  getStackTraceString() {
+    return this.stack_trace ?? this.stack;
+  }
+  setStackTraceString(value) {
+    this.stack_trace = value;
+  }
+  withCode(code) {
+    this.code = code ?? 'UNKNOWN';
+    this.name = this.code;
+    return this;
+  }
+  withCause(cause) {
+    if (cause) this.cause = cause.message ?? String(cause);
+    return this;
+  }
+  withStatus(status) {
+    this.status = status ?? 500;
+    return this;
   }
   withDetails(key, value) {
     this.details = { ...(this.details ?? {}), [key]: value };
     return this;
   }
-  withCause(cause) {
-    this.cause = cause == null ? null : String(cause?.message ?? cause);
+  withTraceId(traceId) {
+    this.trace_id = traceId;
     return this;
   }
-  toJSON() {
-    const { category, code, status, details, message, cause, traceId } = this;
-    return { category, code, status, details, message, cause, trace_id: traceId };
+  withStackTrace(stackTrace) {
+    this.stack_trace = stackTrace;
+    return this;
+  }
+  wrap(cause) {
+    this.withCause(cause);
+    return cause instanceof ApplicationException ? cause : this;
   }
 }
 
 const kind = (name, category, status) => {
   const cls = class extends ApplicationException {
     constructor(traceId = null, code = null, message = null) {
-      super(category, traceId, code ?? 'UNKNOWN', message ?? 'Unknown error');
+      super(category, traceId, code, message);
       this.status = status;
     }
   };
@@ -40,15 +73,47 @@ const kind = (name, category, status) => {
   return cls;
 };
 
-export const UnknownException = kind('UnknownException', 'Unknown', 500);
-export const InternalException = kind('InternalException', 'Internal', 500);
-export const ConfigException = kind('ConfigException', 'Misconfiguration', 500);
-export const ConnectionException = kind('ConnectionException', 'NoResponse', 500);
-export const InvocationException = kind('InvocationException', 'FailedInvocation', 500);
-export const BadRequestException = kind('BadRequestException', 'BadRequest', 400);
-export const InvalidStateException = kind('InvalidStateException', 'InvalidState', 500);
-export const ConflictException = kind('ConflictException', 'Conflict', 409);
-export const UnsupportedException = kind('UnsupportedException', 'Unsupported', 500);
+/** The look-alikes, used when no pip-services version is installed. */
+export const fallbackExceptions = Object.freeze({
+  ApplicationException,
+  UnknownException: kind('UnknownException', 'Unknown', 500),
+  InternalException: kind('InternalException', 'Internal', 500),
+  ConfigException: kind('ConfigException', 'Misconfiguration', 500),
+  ConnectionException: kind('ConnectionException', 'NoResponse', 500),
+  InvocationException: kind('InvocationException', 'FailedInvocation', 500),
+  BadRequestException: kind('BadRequestException', 'BadRequest', 400),
+  UnauthorizedException: kind('UnauthorizedException', 'Unauthorized', 401),
+  InvalidStateException: kind('InvalidStateException', 'InvalidState', 500),
+  ConflictException: kind('ConflictException', 'Conflict', 409),
+  UnsupportedException: kind('UnsupportedException', 'Unsupported', 500),
+});
+
+/** pip-services' exception classes (4, else 3), else the look-alikes. */
+export function resolveExceptions(require) {
+  for (const pkg of ['pip-services4-commons-node', 'pip-services3-commons-node']) {
+    const found = optional(pkg, require);
+    if (found && Object.keys(fallbackExceptions).every((name) => typeof found[name] === 'function')) {
+      return Object.freeze(Object.fromEntries(Object.keys(fallbackExceptions).map((name) => [name, found[name]])));
+    }
+  }
+  return fallbackExceptions;
+}
+
+const EXCEPTIONS = resolveExceptions(undefined);
+export const {
+  ApplicationException: PipApplicationException,
+  UnknownException,
+  InternalException,
+  ConfigException,
+  ConnectionException,
+  InvocationException,
+  BadRequestException,
+  UnauthorizedException,
+  InvalidStateException,
+  ConflictException,
+  UnsupportedException,
+} = EXCEPTIONS;
+export { PipApplicationException as ApplicationException };
 
 const BY_CATEGORY = {
   unknown: UnknownException,
@@ -57,6 +122,7 @@ const BY_CATEGORY = {
   'no-response': ConnectionException,
   'failed-invocation': InvocationException,
   'bad-request': BadRequestException,
+  unauthorized: UnauthorizedException,
   'invalid-state': InvalidStateException,
   conflict: ConflictException,
   unsupported: UnsupportedException,
@@ -74,5 +140,5 @@ export function fromLockError(record) {
 export const invalidInput = (traceId, code, message) => new BadRequestException(traceId, code, message);
 
 export function runtimeFailure(traceId, detail) {
-  return new InternalException(traceId, 'RUNTIME', `the memlock component failed: ${detail}`).withCause(detail);
+  return new InternalException(traceId, 'RUNTIME', `the memlock component failed: ${detail}`).withCause(new Error(detail));
 }

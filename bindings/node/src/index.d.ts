@@ -77,17 +77,28 @@ export declare class MemcachedLock {
   ): Promise<T>;
 }
 
+/** pip-services' ApplicationException (4's, else 3's, when installed; else a look-alike with
+ * 4's fields). With pip-services 3 the trace id is in `correlation_id` instead of `trace_id`. */
 export declare class ApplicationException extends Error {
-  constructor(category?: string, traceId?: string | null, code?: string, message?: string);
+  constructor(category?: string | null, traceId?: string | null, code?: string | null, message?: string | null);
   category: string;
   code: string;
-  traceId: string | null;
+  trace_id: string | null;
   status: number;
-  details: Record<string, unknown> | null;
-  cause: string | null;
+  details: Record<string, unknown> | undefined;
+  cause: string | undefined;
+  stack_trace: string | undefined;
+  getCauseString(): string | undefined;
+  setCauseString(value: string): void;
+  getStackTraceString(): string | undefined;
+  setStackTraceString(value: string): void;
+  withCode(code: string): this;
+  withCause(cause: Error): this;
+  withStatus(status: number): this;
   withDetails(key: string, value: unknown): this;
-  withCause(cause: unknown): this;
-  toJSON(): Record<string, unknown>;
+  withTraceId(traceId: string | null): this;
+  withStackTrace(stackTrace: string): this;
+  wrap(cause: unknown): ApplicationException;
 }
 /** The pip-services subclasses: `new ConflictException(traceId, code, message)`. */
 declare class CategorizedException extends ApplicationException {
@@ -99,6 +110,7 @@ export declare class ConfigException extends CategorizedException {}
 export declare class ConnectionException extends CategorizedException {}
 export declare class InvocationException extends CategorizedException {}
 export declare class BadRequestException extends CategorizedException {}
+export declare class UnauthorizedException extends CategorizedException {}
 export declare class InvalidStateException extends CategorizedException {}
 export declare class ConflictException extends CategorizedException {}
 export declare class UnsupportedException extends CategorizedException {}

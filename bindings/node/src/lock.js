@@ -8,20 +8,13 @@
 // lock thread's `discovery` import answers from that result.
 import * as errors from './errors.js';
 import { Lease, fromWit, toWit } from './lease.js';
+import { locators } from './pip-services.js';
 import { Pool } from './pool.js';
 import { validator } from './validator.js';
 
 const GENERATED = new URL('../generated/', import.meta.url);
 /** The main thread's instance that checks configurations (top-level await: made at import). */
 const CHECKER = await validator(GENERATED);
-const DISCOVERY_LOCATOR = Object.freeze({
-  getGroup: () => '*',
-  getType: () => 'discovery',
-  getKind: () => '*',
-  getName: () => '*',
-  getVersion: () => '1.0',
-  toString: () => '*:discovery:*:*:1.0',
-});
 const S64_MIN = -(1n << 63n);
 const S64_MAX = (1n << 63n) - 1n;
 
@@ -66,6 +59,14 @@ function discoveryKeys(pairs) {
   return [...new Set(pairs.filter(([k]) => /^connections?\.(.*\.)?discovery_key$/i.test(k)).map(([, v]) => v))];
 }
 
+/** A discovery service's connections for `key`: pip-services 4 returns a promise, 3 calls back. */
+function resolveAll(discovery, context, key) {
+  if (discovery.resolveAll.length < 3) return discovery.resolveAll(context, key);
+  return new Promise((resolve, reject) => {
+    discovery.resolveAll(traceId(context) ?? null, key, (err, connections) => (err ? reject(err) : resolve(connections)));
+  });
+}
+
 function rejection(reason, tid) {
   if (reason?.error) return errors.fromLockError(reason.error);
   if (reason?.argument) return errors.invalidInput(tid ?? null, 'INVALID_ARGUMENT', reason.argument);
@@ -99,14 +100,16 @@ export class MemcachedLock {
   }
 
   /** pip-services IReferences: `*:discovery:*:*:1.0` services resolve connection.discovery_key
-   * (at the next open). The locator is duck-typed like pip-services' Descriptor, whose `match`
-   * reads only its getters, so no pip-services package is needed here. */
+   * (at the next open). They are looked up with pip-services' own Descriptor (4 and 3, those
+   * installed) and a look-alike for other IReferences implementations. */
   setReferences(references) {
-    let found = [];
+    const found = new Set();
     if (references != null && typeof references.getOptional === 'function') {
-      found = references.getOptional(DISCOVERY_LOCATOR) ?? [];
+      for (const locator of locators('*', 'discovery', '*', '*', '1.0')) {
+        for (const service of references.getOptional(locator) ?? []) found.add(service);
+      }
     }
-    this.#discoveries = found;
+    this.#discoveries = [...found];
   }
 
   isOpen() {
@@ -120,7 +123,7 @@ export class MemcachedLock {
       try {
         const connections = [];
         for (const discovery of this.#discoveries) {
-          connections.push(...((await discovery.resolveAll(context ?? null, key)) ?? []));
+          connections.push(...((await resolveAll(discovery, context ?? null, key)) ?? []));
         }
         discovered.push([key, connections.map((c) => configPairs(c))]);
       } catch (e) {

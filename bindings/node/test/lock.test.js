@@ -51,7 +51,7 @@ test('the pip-services lock fixture: try, acquire with timeout, release', async 
     assert.equal(e.code, 'LOCK_TIMEOUT');
     assert.equal(e.category, 'Conflict');
     assert.equal(e.message, 'Acquiring lock key2 failed on timeout');
-    assert.equal(e.traceId, 'trace-7');
+    assert.equal(e.trace_id, 'trace-7');
     return true;
   });
   await lock.releaseLock(null, 'key2');

@@ -32,6 +32,6 @@ export async function usage(): Promise<void> {
   const lease2 = Lease.fromHandle('ml1.61.0123456789abcdef0123456789abcdef.1.1:2:3.5');
   // @ts-expect-error: a key is a string or bytes
   await lock.tryAcquireLock(null, 42, 1000);
-  void [taken, result, error.code, error.traceId, lease2, lock.isOpen()];
+  void [taken, result, error.code, error.trace_id, error.withDetails('key', 'job').status, lease2, lock.isOpen()];
   await lock.close();
 }
