@@ -8,7 +8,8 @@
 // { id, value }, { id, error: { category, code, message, correlationId } } (the component's
 // error), { id, argument } (an argument jco could not lower) or { id, trap }. The control cell
 // is written only by the main thread: [0] interrupt (cleared when it lends the thread to a
-// call), [1] how long a socket call polls for its reply before sleeping, in µs.
+// call), [1] how long a socket call polls for its reply before sleeping, in µs, [2] set when
+// the I/O thread died (every socket call fails from then on).
 import { readFileSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -24,6 +25,7 @@ let discovered = new Map();
 
 /** One blocking call to the I/O thread; a failure is thrown as the WIT socket-error case. */
 function ioCall(message, timeoutMs) {
+  if (Atomics.load(interrupt, 2) !== 0) throw 'other'; // the I/O thread is gone
   message.seq = ++seq;
   Atomics.store(control, 0, 0);
   ioPort.postMessage(message);
@@ -36,6 +38,7 @@ function ioCall(message, timeoutMs) {
   const guard = timeoutMs + 5000;
   for (;;) {
     if (Atomics.wait(control, 0, 0, guard) === 'timed-out') throw 'other';
+    if (Atomics.load(interrupt, 2) !== 0) throw 'other';
     if (control[3] === message.seq) break;
     Atomics.store(control, 0, 0); // a late answer to an earlier call
   }

@@ -20,10 +20,21 @@ export const MAX_THREADS = Math.max(1, Number(process.env.MEMLOCK_THREADS) || 16
 export const SPIN_US = Math.min(10_000, Math.max(0, Math.trunc(Number(process.env.MEMLOCK_SPIN_US ?? 100)) || 0));
 
 let ioThread = null;
+/** Every lock thread alive, so that the I/O thread's end can reach those it served. */
+const lockThreads = new Set();
 function io() {
   if (ioThread === null) {
-    ioThread = new Worker(new URL('./io-worker.js', import.meta.url));
-    ioThread.unref();
+    const thread = new Worker(new URL('./io-worker.js', import.meta.url));
+    thread.unref();
+    // An I/O thread that dies takes every connection with it: the lock threads it served fail
+    // their socket call at once (not at the call's timeout) and are replaced; the next lock
+    // thread starts a new I/O thread.
+    thread.on('error', () => {}); // its end is handled on 'exit'
+    thread.on('exit', () => {
+      if (ioThread === thread) ioThread = null;
+      for (const lockThread of lockThreads) if (lockThread.io === thread) lockThread.ioLost();
+    });
+    ioThread = thread;
   }
   return ioThread;
 }
@@ -32,9 +43,12 @@ class LockThread {
   constructor(generated) {
     const { port1, port2 } = new MessageChannel();
     const mailbox = new SharedArrayBuffer(MAILBOX_BYTES);
-    this.interruptCell = new SharedArrayBuffer(8); // [0] interrupt, [1] poll budget in µs
+    this.interruptCell = new SharedArrayBuffer(12); // [0] interrupt, [1] poll budget in µs, [2] I/O lost
     this.interrupt = new Int32Array(this.interruptCell);
-    io().postMessage({ type: 'attach', port: port2, mailbox }, [port2]);
+    this.mailbox = new Int32Array(mailbox, 0, 4);
+    this.io = io();
+    this.io.postMessage({ type: 'attach', port: port2, mailbox }, [port2]);
+    lockThreads.add(this);
     this.worker = new Worker(new URL('./lock-worker.js', import.meta.url), {
       workerData: { ioPort: port1, mailbox, interruptCell: this.interruptCell, generated: generated.href },
       transferList: [port1],
@@ -72,7 +86,21 @@ class LockThread {
       this.pending.clear();
     };
     this.worker.on('error', (e) => fail(String(e?.stack ?? e)));
-    this.worker.on('exit', (code) => fail(`the lock thread exited (${code})`));
+    this.worker.on('exit', (code) => {
+      lockThreads.delete(this);
+      fail(`the lock thread exited (${code})`);
+    });
+  }
+
+  /** The I/O thread died: the socket call in flight and every later one fail at once, and the
+   * thread is replaced when its call returns. */
+  ioLost() {
+    this.poisoned = true;
+    Atomics.store(this.interrupt, 2, 1);
+    // Also marks the mailbox answered (no writer is left), so a wait that starts later returns.
+    Atomics.store(this.mailbox, 3, -1);
+    Atomics.store(this.mailbox, 0, 1);
+    Atomics.notify(this.mailbox, 0);
   }
 
   /** One component call; rejects with { error } (a WIT lock-error), { argument } or { trap }. */
@@ -231,3 +259,6 @@ export class Pool {
     });
   }
 }
+
+/** The I/O thread (for the tests that stop it). */
+export const ioThreadForTests = () => io();

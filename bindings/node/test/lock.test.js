@@ -310,3 +310,44 @@ test('withLock releases as soon as the work is done', async () => {
   assert.ok(Date.now() - started < 1500, `took ${Date.now() - started} ms`);
   assert.equal(await other.tryAcquireLock(null, 'prompt', 1000), true);
 });
+
+test('a lost I/O thread fails the calls in flight at once and the lock recovers', async () => {
+  const { ioThreadForTests } = await import('../src/pool.js');
+  const lock = await opened({ timeout: 20_000 });
+  assert.equal(await lock.tryAcquireLock(null, 'io-warm', 1000), true);
+  server.pause();
+  try {
+    const stalled = lock.tryAcquireLock(null, 'io-stalled', 1000).then(
+      () => null,
+      (e) => e,
+    );
+    const started = Date.now();
+    await ioThreadForTests().terminate();
+    const error = await stalled;
+    assert.ok(error instanceof memlock.ApplicationException, `rejected with ${error}`);
+    assert.ok(Date.now() - started < 2000, `failed ${Date.now() - started} ms after the I/O thread died, not at options.timeout`);
+  } finally {
+    server.resume();
+  }
+  assert.equal(await lock.tryAcquireLock(null, 'io-after', 1000), true, 'a new I/O thread serves the next call');
+  await lock.releaseLock(null, 'io-after');
+});
+
+test('a process that never closes its lock still exits', async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const file = `${mkdtempSync(`${tmpdir()}/memlock-exit-`)}/forget.mjs`;
+  writeFileSync(
+    file,
+    `import { MemcachedLock } from '${new URL('../src/index.js', import.meta.url).href}';
+const lock = new MemcachedLock();
+lock.configure({ 'connection.host': '127.0.0.1', 'connection.port': ${server.port} });
+await lock.open(null);
+console.log(await lock.tryAcquireLock(null, 'forgotten', 60000));
+`,
+  );
+  const run = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(run.signal, null, 'the process had to be killed: something kept it alive');
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout.trim(), 'true');
+});
