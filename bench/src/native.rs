@@ -100,7 +100,18 @@ impl Connection {
 impl Host for NativeHost {
     type Stream = Connection;
 
-    fn connect(&self, host: &str, port: u16, timeout_ms: u32) -> Result<Self::Stream, SocketError> {
+    fn connect(
+        &self,
+        host: &str,
+        port: u16,
+        timeout_ms: u32,
+        tls: Option<&memlock_guest::security::Tls>,
+    ) -> Result<Self::Stream, SocketError> {
+        if tls.is_some() {
+            return Err(SocketError::Tls(
+                "the native bench host speaks plaintext only".into(),
+            ));
+        }
         self.runtime.block_on(async {
             let timeout = Duration::from_millis(timeout_ms.into());
             match tokio::time::timeout(timeout, TcpStream::connect((host, port))).await {
@@ -176,5 +187,13 @@ impl Host for NativeHost {
 
     fn resolve_all(&self, _: Option<&str>, _: &str) -> Result<Vec<ConnectionParams>, String> {
         Err("no discovery in the benchmark".into())
+    }
+
+    fn lookup_credential(
+        &self,
+        _: Option<&str>,
+        _: &str,
+    ) -> Result<Option<ConnectionParams>, String> {
+        Err("no credential store in the benchmark".into())
     }
 }

@@ -1,6 +1,7 @@
 //! The WebAssembly component: wit-bindgen glue and nothing else.
 //!
-//! [`WitHost`] implements [`Host`] over the WIT imports (`socket`, `clock`, `discovery`; randomness
+//! [`WitHost`] implements [`Host`] over the WIT imports (`socket`, `clock`, `discovery`,
+//! `credentials`; randomness
 //! comes from WASI's `random`, which every WASI host seeds). The exported `memcached-lock` resource
 //! forwards each call to [`crate::MemcachedLock`] and converts types at the boundary.
 
@@ -19,7 +20,7 @@ wit_bindgen::generate!({
 
 use exports::memlock::lock::lock::{Guest, GuestMemcachedLock};
 use memlock::lock::types as wit;
-use memlock::lock::{clock, discovery, socket};
+use memlock::lock::{clock, credentials, discovery, socket};
 
 /// The allocator: the crate is `no_std`, so the component brings its own (dlmalloc over
 /// `memory.grow`, the one Rust's std uses on `wasm32-unknown-unknown`).
@@ -86,8 +87,21 @@ struct WitHost {
 impl Host for WitHost {
     type Stream = socket::Connection;
 
-    fn connect(&self, host: &str, port: u16, timeout_ms: u32) -> Result<Self::Stream, SocketError> {
-        socket::Connection::connect(host, port, timeout_ms).map_err(socket_error)
+    fn connect(
+        &self,
+        host: &str,
+        port: u16,
+        timeout_ms: u32,
+        tls: Option<&crate::security::Tls>,
+    ) -> Result<Self::Stream, SocketError> {
+        let tls = tls.map(|t| socket::TlsSettings {
+            server_name: t.server_name.clone().unwrap_or_else(|| host.to_owned()),
+            ca_file: t.ca_file.clone(),
+            cert_file: t.cert_file.clone(),
+            key_file: t.key_file.clone(),
+            verify: t.verify,
+        });
+        socket::Connection::connect(host, port, timeout_ms, tls.as_ref()).map_err(socket_error)
     }
 
     fn exchange(
@@ -143,6 +157,14 @@ impl Host for WitHost {
     ) -> Result<Vec<ConnectionParams>, String> {
         discovery::resolve_all(correlation_id, key)
     }
+
+    fn lookup_credential(
+        &self,
+        correlation_id: Option<&str>,
+        key: &str,
+    ) -> Result<Option<ConnectionParams>, String> {
+        credentials::lookup(correlation_id, key)
+    }
 }
 
 /// Adds bytes an import returned to a connection's buffer. The usual case is a whole reply into
@@ -160,6 +182,7 @@ fn socket_error(e: socket::SocketError) -> SocketError {
         socket::SocketError::Refused => SocketError::Refused,
         socket::SocketError::TimedOut => SocketError::TimedOut,
         socket::SocketError::Closed => SocketError::Closed,
+        socket::SocketError::Tls(why) => SocketError::Tls(why),
         socket::SocketError::Other => SocketError::Other,
     }
 }
@@ -176,6 +199,7 @@ fn to_wit_error(e: LockError) -> wit::LockError {
             Category::InvalidState => wit::ErrorCategory::InvalidState,
             Category::Conflict => wit::ErrorCategory::Conflict,
             Category::Unsupported => wit::ErrorCategory::Unsupported,
+            Category::Unauthorized => wit::ErrorCategory::Unauthorized,
         },
         code: match e.code {
             Code::InvalidConfig => wit::ErrorCode::InvalidConfig,
@@ -195,6 +219,8 @@ fn to_wit_error(e: LockError) -> wit::LockError {
             Code::ServerError => wit::ErrorCode::ServerError,
             Code::ClientError => wit::ErrorCode::ClientError,
             Code::Cancelled => wit::ErrorCode::Cancelled,
+            Code::Unauthorized => wit::ErrorCode::Unauthorized,
+            Code::TlsFailed => wit::ErrorCode::TlsFailed,
         },
         message: e.message,
         correlation_id: e.correlation_id,

@@ -4,14 +4,17 @@
 //! working; defaults are memlock's (README's table), and some differ from the seed's
 //! (`retries`, `timeout`). Every value is validated in [`LockConfig::from_pairs`]; a bad one is an
 //! `INVALID_CONFIG` error naming the key. Unknown `options.*` keys are errors too: a typo such as
-//! `options.timout` would otherwise silently leave a default in force. Keys outside `connection.`,
-//! `connections.` and `options.` belong to other components and are ignored, as pip-services does.
+//! `options.timout` would otherwise silently leave a default in force. `credential.*` (TLS files
+//! and authentication, [`crate::security`]) applies to every connection, and
+//! `connections.<n>.credential.*` to one. Keys outside `connection.`, `connections.`,
+//! `credential.` and `options.` belong to other components and are ignored, as pip-services does.
 
 use crate::prelude::*;
 
 use crate::driver::sharding::Sharding;
 use crate::error::{Code, LockError, Result};
 use crate::key::MEMCACHED_MAX_KEY;
+use crate::security::{CREDENTIAL_PARAMS, Security, security};
 use crate::small_map::SmallMap;
 use crate::ttl::MEMCACHED_MAX_RELATIVE_SECS;
 
@@ -22,14 +25,30 @@ pub const DEFAULT_PORT: u16 = 11211;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectionSpec {
     Endpoint(Endpoint),
-    /// Resolved at `open` through the discovery import.
-    Discovery(String),
+    /// Resolved at `open` through the discovery import; `params` (protocol, `credential.*`)
+    /// apply to every connection it resolves to.
+    Discovery {
+        key: String,
+        params: Vec<(String, String)>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub host: String,
     pub port: u16,
+    pub security: Security,
+}
+
+impl Endpoint {
+    /// A plaintext endpoint without authentication.
+    pub fn plain(host: &str, port: u16) -> Self {
+        Endpoint {
+            host: host.to_owned(),
+            port,
+            security: Security::default(),
+        }
+    }
 }
 
 impl core::fmt::Display for Endpoint {
@@ -141,76 +160,150 @@ fn connections(map: &SmallMap<String, &str>) -> Result<Vec<ConnectionSpec>> {
                 .insert(param, value);
         }
     }
+    // Top-level `credential.*` is every connection's, unless its own section sets the parameter.
+    fn shared<'a>(map: &'a SmallMap<String, &'a str>, params: &mut SmallMap<&'a str, &'a str>) {
+        for (key, value) in map.iter().filter(|(k, _)| k.starts_with("credential.")) {
+            if params.get(key.as_str()).is_none() {
+                params.insert(key.as_str(), value);
+            }
+        }
+    }
     if sections.is_empty() {
-        let single: SmallMap<&str, &str> = map
+        let mut single: SmallMap<&str, &str> = map
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("connection.").map(|p| (p, *v)))
             .collect();
         if !single.is_empty() {
+            shared(map, &mut single);
             return Ok(vec![connection_spec("connection", &single)?]);
         }
         return Ok(Vec::new());
     }
     sections
         .iter()
-        .map(|((_, name), params)| connection_spec(&format!("connections.{name}"), params))
+        .map(|((_, name), params)| {
+            let mut params = params.clone();
+            shared(map, &mut params);
+            connection_spec(&format!("connections.{name}"), &params)
+        })
         .collect()
 }
 
-/// One connection's parameters (`ConnectionParams`): a discovery key, a uri, or host and port.
+/// One connection's parameters (`ConnectionParams` with its `credential.*`): a discovery key, a
+/// uri, or host and port; the protocol (`memcached`, or `memcacheds` for TLS) and credentials.
 pub fn connection_spec(prefix: &str, params: &SmallMap<&str, &str>) -> Result<ConnectionSpec> {
+    let mut credential: Vec<(&str, &str)> = Vec::new();
     for (param, value) in params.iter() {
         match *param {
-            "host" | "port" | "uri" | "discovery_key" => {}
-            "protocol" if value.eq_ignore_ascii_case("memcached") || value.is_empty() => {}
-            "protocol" => {
-                return Err(LockError::config(
-                    &format!("{prefix}.protocol"),
-                    format!("protocol \"{value}\" is not supported; only memcached"),
-                ));
-            }
-            other => {
-                return Err(LockError::config(
-                    &format!("{prefix}.{other}"),
-                    "unknown connection parameter (known: host, port, uri, discovery_key, protocol)",
-                ));
-            }
+            "host" | "port" | "uri" | "discovery_key" | "protocol" => {}
+            other => match other.strip_prefix("credential.") {
+                Some(name) if CREDENTIAL_PARAMS.contains(&name) => credential.push((name, *value)),
+                Some(_) => {
+                    return Err(LockError::config(
+                        &format!("{prefix}.{other}"),
+                        format!(
+                            "unknown credential parameter (known: {})",
+                            CREDENTIAL_PARAMS.join(", ")
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(LockError::config(
+                        &format!("{prefix}.{other}"),
+                        "unknown connection parameter (known: host, port, uri, discovery_key, protocol, credential.*)",
+                    ));
+                }
+            },
         }
     }
-    if let Some(key) = params.get("discovery_key").filter(|k| !k.is_empty()) {
-        return Ok(ConnectionSpec::Discovery((*key).to_owned()));
-    }
-    if let Some(uri) = params.get("uri").filter(|u| !u.is_empty()) {
-        return parse_uri(&format!("{prefix}.uri"), uri).map(ConnectionSpec::Endpoint);
-    }
-    let host = match params.get("host") {
-        Some(h) if h.is_empty() || h.contains(char::is_whitespace) => {
+    let protocol_tls = match params
+        .get("protocol")
+        .map(|p| p.to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("") => None,
+        Some("memcached") => Some(false),
+        Some("memcacheds") => Some(true),
+        Some(other) => {
             return Err(LockError::config(
-                &format!("{prefix}.host"),
-                format!("invalid host \"{h}\""),
+                &format!("{prefix}.protocol"),
+                format!("protocol \"{other}\" is not supported; memcached, or memcacheds for TLS"),
             ));
         }
-        Some(h) => (*h).to_owned(),
-        None => "localhost".to_owned(),
     };
-    let port = match params.get("port") {
-        Some(p) => parse_port(&format!("{prefix}.port"), p)?,
-        None => DEFAULT_PORT,
+    // Errors about a credential name the section it was set in: a connection's own, else the
+    // shared `credential.*`.
+    let credential_prefix = if prefix == "connection" {
+        String::new()
+    } else {
+        format!("{prefix}.")
     };
-    Ok(ConnectionSpec::Endpoint(Endpoint { host, port }))
+    if let Some(key) = params.get("discovery_key").filter(|k| !k.is_empty()) {
+        // Checked now, applied to each connection discovery resolves to.
+        security(
+            &credential_prefix,
+            protocol_tls.unwrap_or(false),
+            &credential,
+        )?;
+        let inherited = params
+            .iter()
+            .filter(|(k, _)| **k == "protocol" || k.starts_with("credential."))
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        return Ok(ConnectionSpec::Discovery {
+            key: (*key).to_owned(),
+            params: inherited,
+        });
+    }
+    let (host, port, scheme_tls) = if let Some(uri) = params.get("uri").filter(|u| !u.is_empty()) {
+        parse_uri(&format!("{prefix}.uri"), uri)?
+    } else {
+        let host = match params.get("host") {
+            Some(h) if h.is_empty() || h.contains(char::is_whitespace) => {
+                return Err(LockError::config(
+                    &format!("{prefix}.host"),
+                    format!("invalid host \"{h}\""),
+                ));
+            }
+            Some(h) => (*h).to_owned(),
+            None => "localhost".to_owned(),
+        };
+        let port = match params.get("port") {
+            Some(p) => parse_port(&format!("{prefix}.port"), p)?,
+            None => DEFAULT_PORT,
+        };
+        (host, port, None)
+    };
+    let tls = match (protocol_tls, scheme_tls) {
+        (Some(protocol), Some(scheme)) if protocol != scheme => {
+            return Err(LockError::config(
+                &format!("{prefix}.protocol"),
+                "the protocol and the uri's scheme disagree about TLS",
+            ));
+        }
+        (Some(on), _) | (None, Some(on)) => on,
+        (None, None) => false,
+    };
+    Ok(ConnectionSpec::Endpoint(Endpoint {
+        host,
+        port,
+        security: security(&credential_prefix, tls, &credential)?,
+    }))
 }
 
-/// `memcached://host:port`, `host:port` or `host`; IPv6 literals in brackets.
-pub fn parse_uri(key: &str, uri: &str) -> Result<Endpoint> {
-    let rest = match uri.split_once("://") {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("memcached") => rest,
+/// `memcached://host:port`, `memcacheds://host:port` (TLS), `host:port` or `host`; IPv6 literals
+/// in brackets. The third value says whether the scheme asks for TLS (`None`: no scheme).
+pub fn parse_uri(key: &str, uri: &str) -> Result<(String, u16, Option<bool>)> {
+    let (rest, tls) = match uri.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("memcached") => (rest, Some(false)),
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("memcacheds") => (rest, Some(true)),
         Some((scheme, _)) => {
             return Err(LockError::config(
                 key,
-                format!("scheme \"{scheme}\" is not memcached://"),
+                format!("scheme \"{scheme}\" is not memcached:// or memcacheds://"),
             ));
         }
-        None => uri,
+        None => (uri, None),
     };
     let rest = rest.trim_end_matches('/');
     let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
@@ -235,10 +328,7 @@ pub fn parse_uri(key: &str, uri: &str) -> Result<Endpoint> {
         Some(p) => parse_port(key, p)?,
         None => DEFAULT_PORT,
     };
-    Ok(Endpoint {
-        host: host.to_owned(),
-        port,
-    })
+    Ok((host.to_owned(), port, tls))
 }
 
 fn parse_port(key: &str, value: &str) -> Result<u16> {
@@ -356,10 +446,7 @@ mod tests {
     }
 
     fn endpoint(host: &str, port: u16) -> ConnectionSpec {
-        ConnectionSpec::Endpoint(Endpoint {
-            host: host.into(),
-            port,
-        })
+        ConnectionSpec::Endpoint(Endpoint::plain(host, port))
     }
 
     #[test]
@@ -370,6 +457,74 @@ mod tests {
         assert_eq!(ppm("0"), Ok(0));
         assert_eq!(ppm(".000001"), Ok(1));
         assert!(ppm("0.5000001").is_err() && ppm("0.6").is_err() && ppm("-0.1").is_err());
+    }
+
+    #[test]
+    fn tls_and_credentials_per_connection() {
+        use crate::security::Credential;
+        let c = cfg(&[
+            ("connections.1.uri", "memcacheds://m1:11212"),
+            ("connections.2.host", "m2"),
+            ("connections.2.protocol", "memcacheds"),
+            ("connections.2.credential.username", "bob"),
+            ("connections.2.credential.password", "pw2"),
+            ("connections.3.host", "m3"),
+            ("credential.username", "alice"),
+            ("credential.password", "pw"),
+            ("credential.ssl_ca_file", "/ca.pem"),
+        ]);
+        // TLS settings at the top level meet a plaintext connection (3): refused, naming it.
+        let err = c.unwrap_err();
+        assert!(
+            err.message.contains("connections.3.credential.ssl_ca_file"),
+            "{}",
+            err.message
+        );
+        let c = cfg(&[
+            ("connections.1.uri", "memcacheds://m1:11212"),
+            ("connections.2.host", "m2"),
+            ("connections.2.credential.username", "bob"),
+            ("connections.2.credential.password", "pw2"),
+            ("credential.username", "alice"),
+            ("credential.password", "pw"),
+        ])
+        .expect("valid");
+        let [ConnectionSpec::Endpoint(one), ConnectionSpec::Endpoint(two)] = &c.connections[..]
+        else {
+            panic!("two endpoints: {:?}", c.connections);
+        };
+        assert!(one.security.tls.as_ref().is_some_and(|t| t.verify));
+        assert!(two.security.tls.is_none());
+        let user = |e: &Endpoint| match &e.security.credential {
+            Credential::Password { username, .. } => username.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((user(one), user(two)), ("alice".into(), "bob".into()));
+        assert!(
+            !format!("{c:?}").contains("pw"),
+            "the password is printed: {c:?}"
+        );
+        // The protocol and the scheme must agree; unknown credential parameters are refused.
+        assert!(
+            cfg(&[
+                ("connection.uri", "memcacheds://m"),
+                ("connection.protocol", "memcached")
+            ])
+            .is_err()
+        );
+        assert!(cfg(&[("connection.host", "m"), ("credential.passwd", "x")]).is_err());
+        // A discovery key carries the protocol and credentials to what it resolves to.
+        let c = cfg(&[
+            ("connection.discovery_key", "k"),
+            ("connection.protocol", "memcacheds"),
+            ("credential.store_key", "s"),
+        ])
+        .expect("valid");
+        let [ConnectionSpec::Discovery { params, .. }] = &c.connections[..] else {
+            panic!("{:?}", c.connections);
+        };
+        assert!(params.contains(&("protocol".into(), "memcacheds".into())));
+        assert!(params.contains(&("credential.store_key".into(), "s".into())));
     }
 
     #[test]
@@ -425,7 +580,10 @@ mod tests {
         let c = cfg(&[("connection.discovery_key", "cache")]).expect("discovery");
         assert_eq!(
             c.connections,
-            vec![ConnectionSpec::Discovery("cache".into())]
+            vec![ConnectionSpec::Discovery {
+                key: "cache".into(),
+                params: Vec::new()
+            }]
         );
         assert!(cfg(&[]).expect("empty").connections.is_empty());
     }

@@ -20,6 +20,7 @@ pub enum Category {
     InvalidState,
     Conflict,
     Unsupported,
+    Unauthorized,
 }
 
 /// The error codes this crate produces.
@@ -59,6 +60,11 @@ pub enum Code {
     ClientError,
     /// The host cancelled a blocking acquire while it waited (its caller gave up).
     Cancelled,
+    /// The server requires authentication and the configured credentials are missing or wrong.
+    Unauthorized,
+    /// The TLS handshake failed: the server's certificate did not verify, the server does not
+    /// speak TLS, a certificate file cannot be read, or the host has no TLS.
+    TlsFailed,
 }
 
 impl Code {
@@ -82,6 +88,8 @@ impl Code {
             Code::ServerError => "SERVER_ERROR",
             Code::ClientError => "CLIENT_ERROR",
             Code::Cancelled => "CANCELLED",
+            Code::Unauthorized => "UNAUTHORIZED",
+            Code::TlsFailed => "TLS_FAILED",
         }
     }
 
@@ -95,7 +103,10 @@ impl Code {
             Code::InvalidKey | Code::InvalidTtl | Code::InvalidLease => Category::BadRequest,
             Code::LockTimeout | Code::LockLost => Category::Conflict,
             Code::Unsupported => Category::Unsupported,
-            Code::ConnectFailed | Code::Timeout | Code::ServerDown => Category::NoResponse,
+            Code::ConnectFailed | Code::Timeout | Code::ServerDown | Code::TlsFailed => {
+                Category::NoResponse
+            }
+            Code::Unauthorized => Category::Unauthorized,
             Code::Protocol | Code::ServerError | Code::ClientError => Category::FailedInvocation,
         }
     }

@@ -39,6 +39,7 @@ pub mod lease;
 pub mod lock;
 pub mod protocol;
 pub mod random;
+pub mod security;
 pub mod small_map;
 pub mod ttl;
 

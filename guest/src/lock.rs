@@ -46,6 +46,7 @@ pub struct MemcachedLock<H: Host> {
     host: H,
     config: LockConfig,
     discovery_referenced: bool,
+    credential_store_referenced: bool,
     servers: Option<Servers<H::Stream>>,
     /// Leases taken through the seed API (`try_acquire_lock`, `acquire_lock`), by key.
     /// A short list: an instance holds few locks at once, and a map would cost the component
@@ -61,6 +62,7 @@ impl<H: Host> MemcachedLock<H> {
             host,
             config: LockConfig::default(),
             discovery_referenced: false,
+            credential_store_referenced: false,
             servers: None,
             held: Vec::new(),
             orphans: Vec::new(),
@@ -78,14 +80,18 @@ impl<H: Host> MemcachedLock<H> {
         Ok(())
     }
 
-    /// Records whether a discovery service is among the references
-    /// (`pip-services:discovery:<kind>:<name>:<version>`).
+    /// Records whether a discovery service (`pip-services:discovery:<kind>:<name>:<version>`)
+    /// and a credential store (`*:credential-store:*:*:1.0`) are among the references.
     pub fn set_references<S: AsRef<str>>(&mut self, descriptors: &[S]) -> Result<()> {
-        self.discovery_referenced = descriptors.iter().any(|d| {
-            let mut parts = d.as_ref().split(':');
-            let kind = parts.nth(1);
-            matches!(kind, Some("discovery" | "*")) && parts.count() == 3
-        });
+        let referenced = |wanted: &str| {
+            descriptors.iter().any(|d| {
+                let mut parts = d.as_ref().split(':');
+                let kind = parts.nth(1);
+                kind.is_some_and(|k| k == wanted || k == "*") && parts.count() == 3
+            })
+        };
+        self.discovery_referenced = referenced("discovery");
+        self.credential_store_referenced = referenced("credential-store");
         Ok(())
     }
 
@@ -101,6 +107,7 @@ impl<H: Host> MemcachedLock<H> {
         }
         let endpoints = self
             .resolve(correlation_id)
+            .and_then(|endpoints| self.resolve_credentials(correlation_id, endpoints))
             .map_err(|e| e.with_correlation(correlation_id))?;
         self.servers = Some(Servers::new(endpoints, self.config.options.clone()));
         Ok(())
@@ -490,6 +497,7 @@ fn unreachable_declined<T>() -> Result<T> {
     ))
 }
 
+mod credentials;
 mod discovery;
 mod orphans;
 mod seed_api;

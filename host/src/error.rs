@@ -17,6 +17,7 @@ pub enum ErrorCategory {
     InvalidState,
     Conflict,
     Unsupported,
+    Unauthorized,
 }
 
 impl ErrorCategory {
@@ -32,6 +33,7 @@ impl ErrorCategory {
             ErrorCategory::InvalidState => "InvalidState",
             ErrorCategory::Conflict => "Conflict",
             ErrorCategory::Unsupported => "Unsupported",
+            ErrorCategory::Unauthorized => "Unauthorized",
         }
     }
 }
@@ -62,6 +64,8 @@ fn code_from_wit(code: bindings::ErrorCode) -> ErrorCode {
         W::ServerError => ErrorCode::ServerError,
         W::ClientError => ErrorCode::ClientError,
         W::Cancelled => ErrorCode::Cancelled,
+        W::Unauthorized => ErrorCode::Unauthorized,
+        W::TlsFailed => ErrorCode::TlsFailed,
     }
 }
 
@@ -93,6 +97,7 @@ impl From<bindings::LockError> for LockError {
             W::InvalidState => ErrorCategory::InvalidState,
             W::Conflict => ErrorCategory::Conflict,
             W::Unsupported => ErrorCategory::Unsupported,
+            W::Unauthorized => ErrorCategory::Unauthorized,
         };
         LockError {
             category,

@@ -4,14 +4,17 @@
 //! - [`runtime`]: the engine and the compiled component (once per process, cached on disk);
 //! - [`lock`]: the [`Lock`] API over component instances (home instances routed by key, spares
 //!   for `extend`);
-//! - `imports`: the component's imports (socket, clock, discovery) on the store's [`state`];
-//! - [`net`] and [`discovery`]: what those imports are backed by, swappable (the simulation
-//!   plugs in turmoil's network);
+//! - `imports`: the component's imports (socket, clock, discovery, credentials) on the store's
+//!   [`state`];
+//! - [`net`], [`discovery`] and [`credentials`]: what those imports are backed by, swappable (the
+//!   simulation plugs in turmoil's network); [`tls`]: the handshake the socket import adds when a
+//!   connection asks for TLS;
 //! - [`lease`]: leases, fencing tokens and portable handles; [`guard`]: automatic renewal.
 
 mod bindings;
 mod cache;
 mod cancel;
+pub mod credentials;
 pub mod discovery;
 pub mod error;
 pub mod guard;
@@ -21,7 +24,9 @@ pub mod lock;
 pub mod net;
 pub mod runtime;
 mod state;
+pub mod tls;
 
+pub use credentials::{CredentialStore, MemoryCredentialStore};
 pub use discovery::{Discovery, MemoryDiscovery};
 pub use error::{Error, ErrorCategory, ErrorCode, LockError};
 pub use guard::{LeaseGuard, LeaseLost};

@@ -30,6 +30,7 @@ use wasmtime_wasi::WasiCtx;
 
 use crate::bindings::{self, Memlock};
 use crate::cancel::{Cancel, Detached};
+use crate::credentials::{CredentialStore, MemoryCredentialStore};
 use crate::discovery::{Discovery, MemoryDiscovery};
 use crate::error::Error;
 use crate::lease::Lease;
@@ -45,6 +46,8 @@ pub use memlock_guest::lock::MAX_TIMEOUT_MS;
 pub struct Environment {
     pub network: Arc<dyn Network>,
     pub discovery: Arc<dyn Discovery>,
+    /// Answers `credential.store_key` (with a `*:credential-store:*:*:1.0` reference).
+    pub credential_store: Arc<dyn CredentialStore>,
     /// Origin of the monotonic clock the component sees; leases' deadlines are relative to it.
     pub clock_origin: Instant,
     /// How fast the component's clock runs against tokio time (1.0 = true rate). The simulation
@@ -60,6 +63,7 @@ impl Default for Environment {
         Environment {
             network: Arc::new(TokioNetwork),
             discovery: Arc::new(MemoryDiscovery::new()),
+            credential_store: Arc::new(MemoryCredentialStore::new()),
             clock_origin: crate::imports::process_origin(),
             clock_rate: 1.0,
             random_seed: None,
@@ -200,6 +204,7 @@ async fn instantiate(
         table: ResourceTable::new(),
         network: env.network.clone(),
         discovery: env.discovery.clone(),
+        credential_store: env.credential_store.clone(),
         clock_origin: env.clock_origin,
         clock_rate: env.clock_rate,
         cancel: Arc::default(),

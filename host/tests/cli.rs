@@ -353,3 +353,76 @@ fn monotonic_ns() -> u64 {
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
     (now.tv_sec as u64) * 1_000_000_000 + now.tv_nsec as u64
 }
+
+/// The CLI reads the password from a file or `$MEMLOCK_PASSWORD`, refuses it on the command
+/// line, and never prints it, not even with `MEMLOCK_LOG=trace`.
+#[test]
+fn the_cli_never_shows_the_password() {
+    const USER: &str = "alice";
+    const PASSWORD: &str = "s3cret-Pa55word";
+    let auth = memlock_tests::memcached::auth_file(USER, PASSWORD);
+    let server = Memcached::start_with(&["-Y", auth.to_str().expect("utf-8")]);
+    let dir = auth.parent().expect("a directory").to_owned();
+    let binary = env!("CARGO_BIN_EXE_memlock");
+    let address = format!("127.0.0.1:{}", server.port());
+    let good = dir.join("password");
+    std::fs::write(&good, format!("{PASSWORD}\n")).expect("password file");
+    let bad = dir.join("wrong");
+    std::fs::write(&bad, "wrong-password\n").expect("password file");
+    let run = |args: &[&str], env_password: Option<&str>| {
+        let mut command = Command::new(binary);
+        command
+            .args([
+                "--server",
+                &address,
+                "--json",
+                "--set",
+                &format!("credential.username={USER}"),
+            ])
+            .args(args)
+            .env("MEMLOCK_LOG", "trace")
+            .env_remove("MEMLOCK_PASSWORD");
+        if let Some(p) = env_password {
+            command.env("MEMLOCK_PASSWORD", p);
+        }
+        let out = command.output().expect("run memlock");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let good_file = good.to_str().expect("utf-8");
+    let bad_file = bad.to_str().expect("utf-8");
+    let (code, text) = run(
+        &["--password-file", good_file, "try-acquire", "cli-key"],
+        None,
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert!(!text.contains(PASSWORD), "the password shows: {text}");
+    let (code, text) = run(&["try-acquire", "cli-key-2"], Some(PASSWORD));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(!text.contains(PASSWORD), "the password shows: {text}");
+    let (code, text) = run(
+        &["--password-file", bad_file, "try-acquire", "cli-key-3"],
+        None,
+    );
+    assert_ne!(code, Some(0), "{text}");
+    assert!(text.contains("UNAUTHORIZED"), "{text}");
+    assert!(
+        !text.contains("wrong-password"),
+        "the password shows: {text}"
+    );
+    let (code, text) = run(
+        &[
+            "--set",
+            "credential.password=on-the-command-line",
+            "try-acquire",
+            "k",
+        ],
+        None,
+    );
+    assert_ne!(code, Some(0));
+    assert!(text.contains("--password-file"), "{text}");
+}

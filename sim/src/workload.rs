@@ -7,7 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use memlock_host::{Environment, ErrorCode, Lease, Lock, MemoryDiscovery, Runtime};
+use memlock_host::{
+    Environment, ErrorCode, Lease, Lock, MemoryCredentialStore, MemoryDiscovery, Runtime,
+};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -15,6 +17,8 @@ use crate::history::{self, Event, History, Op, Outcome};
 use crate::net::TurmoilNetwork;
 use crate::resource::GuardedResource;
 
+/// The user and password every fake server requires and every client sends.
+pub const CREDENTIALS: (&str, &str) = ("sim", "sim-secret");
 pub const KEYS: [&str; 2] = ["k0", "k1"];
 /// Whole seconds among them: memcached's one-second tick makes those the ttls where an item's
 /// life and the holder's validity are closest.
@@ -124,6 +128,7 @@ pub async fn run_client(
     let env = Environment {
         network: Arc::new(TurmoilNetwork),
         discovery: Arc::new(MemoryDiscovery::new()),
+        credential_store: Arc::new(MemoryCredentialStore::new()),
         clock_origin: tokio::time::Instant::now(),
         clock_rate: plan.clock_rate,
         random_seed: Some(plan.seed),
@@ -133,6 +138,8 @@ pub async fn run_client(
         .map(|s| (format!("connections.{s}.uri"), format!("mc{s}:11211")))
         .collect();
     config.extend(OPTIONS.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    config.push(("credential.username".into(), CREDENTIALS.0.into()));
+    config.push(("credential.password".into(), CREDENTIALS.1.into()));
     lock.configure(&config).await?;
     lock.open(None).await?;
 

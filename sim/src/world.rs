@@ -13,10 +13,13 @@ use crate::resource::GuardedResource;
 use crate::schedule::{Case, FaultKind};
 use crate::workload::{self, ClientPlan};
 
-/// Fake memcached's memory: plenty; eviction comes from the `evict` fault.
+/// Fake memcached's memory: plenty; eviction comes from the `evict` fault. Every server requires
+/// authentication (`-Y`), so every run also checks that clients authenticate each connection
+/// they open, restarts included.
 const SERVER: ServerConfig = ServerConfig {
     memory_limit: 64 << 20,
     evict: true,
+    credentials: Some(crate::workload::CREDENTIALS),
 };
 /// A run longer than this in simulated time is a hang.
 const SIMULATION_LIMIT: Duration = Duration::from_secs(180);

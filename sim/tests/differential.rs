@@ -396,7 +396,7 @@ fn normalise(reply: &str, cas_seen: &[u64]) -> String {
         .join("\n")
 }
 
-fn start_fake() -> u16 {
+fn start_fake(credentials: Option<(&'static str, &'static str)>) -> u16 {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -412,6 +412,7 @@ fn start_fake() -> u16 {
             let config = ServerConfig {
                 memory_limit: 64 << 20,
                 evict: true,
+                credentials,
             };
             let handle = ServerHandle::new(config, 1, Duration::ZERO);
             let _ = serve_tokio(listener, handle).await;
@@ -426,7 +427,7 @@ static CASES: AtomicUsize = AtomicUsize::new(0);
 #[test]
 fn fake_matches_real_memcached() {
     let real = Memcached::start();
-    let fake_port = start_fake();
+    let fake_port = start_fake(None);
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases: 256,
         failure_persistence: None,
@@ -465,4 +466,63 @@ fn fake_matches_real_memcached() {
     if let Err(e) = result {
         panic!("{e}");
     }
+}
+
+/// Reads one `\r\n`-terminated line (5 s read timeout: a missing line fails, never hangs).
+fn read_line(stream: &mut TcpStream) -> String {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => line.push(byte[0]),
+            other => panic!("no complete line after {line:?}: {other:?}"),
+        }
+    }
+    String::from_utf8_lossy(&line).into_owned()
+}
+
+/// memcached's ASCII authentication (`-Y`) as the lock meets it: everything before a good `set`
+/// is refused with one `CLIENT_ERROR unauthenticated` per write (the rest of what was sent is
+/// dropped), a wrong password too, and a good one answers `STORED` and opens the connection.
+#[test]
+fn fake_matches_real_memcached_authentication() {
+    let dir = std::env::temp_dir().join(format!("memlock-auth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let auth_file = dir.join("auth");
+    std::fs::write(&auth_file, "alice:s3cret\n").expect("auth file");
+    let real = Memcached::start_with(&["-Y", auth_file.to_str().expect("utf-8 path")]);
+    let fake_port = start_fake(Some(("alice", "s3cret")));
+    // (what one write sends, how many reply lines it gets)
+    let script: [(&[u8], usize); 8] = [
+        (b"mn\r\n", 1),
+        (b"set a 0 0 11\r\nalice wrong\r\n", 1),
+        (b"stats\r\nmg x v\r\n", 1),
+        (b"set a 0 0 11\r\nalice wrong\r\nmn\r\n", 1),
+        (b"set a 0 0 9\r\nbob s3cre\r\n", 1),
+        (b"set memlock:auth 0 -1 12\r\nalice s3cret\r\nmn\r\n", 2),
+        (b"ms k 1 T0\r\nx\r\nmg k v\r\n", 3),
+        (b"mg memlock:auth v\r\n", 1),
+    ];
+    let mut replies = Vec::new();
+    for port in [real.port(), fake_port] {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut lines = Vec::new();
+        for (bytes, count) in script {
+            stream.write_all(bytes).expect("write");
+            for _ in 0..count {
+                lines.push(read_line(&mut stream));
+            }
+        }
+        replies.push(lines);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        replies[0], replies[1],
+        "real (left) and fake (right) differ"
+    );
+    assert_eq!(replies[0][0], "CLIENT_ERROR unauthenticated\r\n");
+    assert_eq!(replies[0][5], "STORED\r\n");
 }

@@ -1,11 +1,12 @@
 //! Test support: real `memcached` processes on free loopback ports, a raw client to look at what
-//! the server really holds, and scripted fake servers for failure cases.
+//! the server really holds, scripted fake servers for failure cases, and certificates for TLS.
 //!
 //! Tests never skip: when `memcached` is not installed, [`Memcached::start`] panics with the
 //! command that installs it.
 
 pub mod fake_server;
 pub mod memcached;
+pub mod pki;
 pub mod raw;
 
 pub use memcached::Memcached;

@@ -41,6 +41,42 @@ pub fn installed() -> Result<String, String> {
     Err("memcached is not installed: run `just setup` (or `apt-get install memcached`)".into())
 }
 
+/// An auth file for memcached's `-Y` (`user:password`), in a directory of its own under the
+/// system's temp dir.
+pub fn auth_file(username: &str, password: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("memlock-auth-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create a temp dir");
+    let file = dir.join("auth");
+    std::fs::write(&file, format!("{username}:{password}\n")).expect("write the auth file");
+    file
+}
+
+/// Whether process `pid` holds the socket listening on 127.0.0.1:`port` (Linux: the socket's
+/// inode from /proc/net/tcp among the process's open files).
+fn owns_listener(pid: i32, port: u16) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+        return false;
+    };
+    let local = format!("0100007F:{port:04X}");
+    let inode = table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A"))
+            .then(|| fields.get(9).map(|i| format!("socket:[{i}]")))
+            .flatten()
+    });
+    let Some(inode) = inode else {
+        return false;
+    };
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|target| target.to_string_lossy() == inode)
+    })
+}
+
 fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     listener.local_addr().expect("local addr").port()
@@ -131,9 +167,15 @@ impl Memcached {
             // another test's memcached may have been given this port. Only our own child counts;
             // if it is someone else's, ours exits with a bind error above.
             let ours = if self.as_pid_1 { 1 } else { self.pid() };
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-                && self.listening_pid() == Some(ours)
-            {
+            // A server that requires TLS or authentication answers no plaintext `stats`: there,
+            // the listening socket is found among our child's open files instead.
+            let secured = self.args.iter().any(|a| a == "-Y" || a == "-Z");
+            let owned = if secured {
+                owns_listener(ours, self.port)
+            } else {
+                self.listening_pid() == Some(ours)
+            };
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() && owned {
                 return true;
             }
             std::thread::yield_now();

@@ -16,6 +16,10 @@
 //! your resolver answers quickly. `TCP_NODELAY` is requested, but WASI 0.2 has no such option, so Nagle's
 //! algorithm stays on; the lock writes one request per round trip and waits for its reply, so
 //! Nagle never holds a segment back.
+//!
+//! WASI 0.2 has no TLS: a connection that asks for it is carried by the host through the
+//! imported `tls-bridge` (Python's `ssl`), each call a crossing into the host; plaintext
+//! connections stay here.
 
 #![cfg(target_arch = "wasm32")]
 
@@ -31,8 +35,9 @@ wit_bindgen::generate!({
 
 use exports::memlock::lock::clock::Guest as ClockGuest;
 use exports::memlock::lock::socket::{
-    Connection, Guest as SocketGuest, GuestConnection, SocketError,
+    Connection, Guest as SocketGuest, GuestConnection, SocketError, TlsSettings,
 };
+use memlock::lock::tls_bridge;
 
 struct Adapter;
 
@@ -76,11 +81,23 @@ impl SocketGuest for Adapter {
     type Connection = Stream;
 }
 
-/// One TCP stream. `RefCell`: WIT methods take `&self`, and a component instance runs one call
-/// at a time.
-pub struct Stream {
-    stream: RefCell<TcpStream>,
-    buffer: RefCell<Vec<u8>>,
+/// One stream. `RefCell`: WIT methods take `&self`, and a component instance runs one call at a
+/// time.
+pub enum Stream {
+    Tcp {
+        stream: RefCell<TcpStream>,
+        buffer: RefCell<Vec<u8>>,
+    },
+    /// A TLS stream the host carries (`tls-bridge`), by its number.
+    Bridged(u32),
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        if let Stream::Bridged(stream) = self {
+            tls_bridge::close(*stream);
+        }
+    }
 }
 
 fn deadline(timeout_ms: u32) -> Instant {
@@ -124,7 +141,18 @@ impl Stream {
         max_bytes: u32,
         deadline: Instant,
     ) -> Result<Vec<u8>, SocketError> {
-        let mut stream = self.stream.borrow_mut();
+        let (stream, buffer) = match self {
+            Stream::Tcp { stream, buffer } => (stream, buffer),
+            Stream::Bridged(stream) => {
+                let timeout_ms = left(deadline)?.as_millis().clamp(1, u128::from(u32::MAX)) as u32;
+                return if request.is_empty() {
+                    tls_bridge::receive(*stream, max_bytes, timeout_ms)
+                } else {
+                    tls_bridge::exchange(*stream, request, max_bytes, timeout_ms)
+                };
+            }
+        };
+        let mut stream = stream.borrow_mut();
         if !request.is_empty() {
             stream
                 .set_write_timeout(Some(left(deadline)?))
@@ -134,7 +162,7 @@ impl Stream {
         stream
             .set_read_timeout(Some(left(deadline)?))
             .map_err(|e| socket_error(&e))?;
-        let mut buffer = self.buffer.borrow_mut();
+        let mut buffer = buffer.borrow_mut();
         buffer.resize(max_bytes.max(1) as usize, 0);
         match stream.read(&mut buffer) {
             Ok(0) => Err(SocketError::Closed),
@@ -145,7 +173,16 @@ impl Stream {
 }
 
 impl GuestConnection for Stream {
-    fn connect(host: String, port: u16, timeout_ms: u32) -> Result<Connection, SocketError> {
+    fn connect(
+        host: String,
+        port: u16,
+        timeout_ms: u32,
+        tls: Option<TlsSettings>,
+    ) -> Result<Connection, SocketError> {
+        if let Some(tls) = tls {
+            let stream = tls_bridge::open(&host, port, timeout_ms, &tls)?;
+            return Ok(Connection::new(Stream::Bridged(stream)));
+        }
         let deadline = deadline(timeout_ms);
         let addresses = (host.as_str(), port)
             .to_socket_addrs()
@@ -155,7 +192,7 @@ impl GuestConnection for Stream {
             match TcpStream::connect_timeout(&address, left(deadline)?) {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
-                    return Ok(Connection::new(Stream {
+                    return Ok(Connection::new(Stream::Tcp {
                         stream: RefCell::new(stream),
                         buffer: RefCell::new(Vec::new()),
                     }));

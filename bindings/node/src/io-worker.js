@@ -4,11 +4,18 @@
 // with Atomics.notify, which wakes the lock thread blocked in Atomics.wait.
 //
 // Mailbox layout: Int32 [0] done flag, [1] status, [2] byte count or connection id, [3] call
-// sequence number; bytes from offset 16 carry the data read.
+// sequence number; bytes from offset 16 carry the data read (or, with status `tls`, why the
+// handshake failed).
+//
+// TLS (a connection whose component asked for it) is node:tls: the CA, client certificate and
+// key files are read at each connect, the certificate is checked against the configured server
+// name, and `verify: false` (`credential.ssl_insecure=true`) is the only way to skip that.
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import { parentPort } from 'node:worker_threads';
 
-export const STATUS = { ok: 0, refused: 1, 'timed-out': 2, closed: 3, other: 4 };
+export const STATUS = { ok: 0, refused: 1, 'timed-out': 2, closed: 3, other: 4, tls: 5 };
 const TIMED_OUT = new Set(['ETIMEDOUT']);
 const REFUSED = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 const CLOSED = new Set(['EPIPE', 'ENOTCONN']);
@@ -78,7 +85,14 @@ function serve(port, mailbox) {
     switch (m.op) {
       case 'connect': {
         let done = false;
-        const socket = net.connect({ host: m.host, port: m.port, noDelay: true });
+        let socket;
+        try {
+          socket = m.tls ? tlsConnect(m) : net.connect({ host: m.host, port: m.port, noDelay: true });
+        } catch (e) {
+          reply(m.seq, STATUS.tls, Buffer.from(String(e?.message ?? e)));
+          break;
+        }
+        let tcpConnected = false;
         const c = { socket, chunks: [], buffered: 0, ended: false, error: null, pending: null };
         const timer = setTimeout(() => {
           if (done) return;
@@ -87,6 +101,9 @@ function serve(port, mailbox) {
           reply(m.seq, STATUS['timed-out'], 0);
         }, Math.max(1, m.timeout));
         socket.on('connect', () => {
+          tcpConnected = true;
+        });
+        socket.on(m.tls ? 'secureConnect' : 'connect', () => {
           if (done) return;
           done = true;
           clearTimeout(timer);
@@ -108,7 +125,8 @@ function serve(port, mailbox) {
           if (!done) {
             done = true;
             clearTimeout(timer);
-            reply(m.seq, errorStatus(e), 0);
+            if (m.tls && tcpConnected) reply(m.seq, STATUS.tls, Buffer.from(tlsFailure(e, m.tls)));
+            else reply(m.seq, errorStatus(e), 0);
           } else {
             settle(c);
           }
@@ -145,6 +163,47 @@ function serve(port, mailbox) {
         break;
     }
   });
+}
+
+/** A TLS socket for the connect message `m`; throws when a certificate file cannot be read. */
+function tlsConnect(m) {
+  const settings = m.tls;
+  const read = (file, what) => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new Error(`cannot read the ${what} in ${file}: ${e.message}`);
+    }
+  };
+  const options = {
+    host: m.host,
+    port: m.port,
+    noDelay: true,
+    rejectUnauthorized: settings.verify,
+    // The certificate must name the configured server name (by default the host).
+    checkServerIdentity: (_host, cert) => tls.checkServerIdentity(settings.serverName, cert),
+  };
+  if (!net.isIP(settings.serverName)) options.servername = settings.serverName;
+  if (settings.caFile) options.ca = read(settings.caFile, 'certificates');
+  if (settings.certFile) options.cert = read(settings.certFile, 'client certificate');
+  if (settings.keyFile) options.key = read(settings.keyFile, 'private key');
+  return tls.connect(options);
+}
+
+/** Why a handshake failed, for people; with a hint for the usual causes. */
+function tlsFailure(e, settings) {
+  const message = String(e?.message ?? e);
+  if (/certificate|self.signed|issuer|altname/i.test(`${e?.code} ${message}`)) {
+    const trust = settings.caFile ? ` with the CA in ${settings.caFile}` : ' with the default roots (set credential.ssl_ca_file)';
+    return `the server's certificate is not trusted (${message}) for "${settings.serverName}"${trust}`;
+  }
+  if (/wrong version number|packet length|unknown protocol|record/i.test(message)) {
+    return `${message} (does the server speak TLS? memcached needs -Z)`;
+  }
+  if (e?.code === 'ECONNRESET' || /socket disconnected|hang up/i.test(message)) {
+    return `the server closed the connection during the handshake (does it speak TLS, or does it require a client certificate?): ${message}`;
+  }
+  return message;
 }
 
 if (parentPort) {

@@ -14,7 +14,8 @@ import { readFileSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 
-const ERRORS = ['ok', 'refused', 'timed-out', 'closed', 'other'];
+const ERRORS = ['ok', 'refused', 'timed-out', 'closed', 'other', 'tls'];
+const decoder = new TextDecoder();
 const { ioPort, mailbox, interruptCell, generated } = workerData;
 const control = new Int32Array(mailbox, 0, 4);
 const data = new Uint8Array(mailbox, 16);
@@ -22,10 +23,12 @@ const interrupt = new Int32Array(interruptCell);
 let seq = 0;
 /** Answers for resolve-all, sent by the main thread before `open` (discovery lives there). */
 let discovered = new Map();
+/** Answers for credentials.lookup: store key -> pairs, or an error message (stores live there too). */
+let credentialAnswers = new Map();
 
 /** One blocking call to the I/O thread; a failure is thrown as the WIT socket-error case. */
 function ioCall(message, timeoutMs) {
-  if (Atomics.load(interrupt, 2) !== 0) throw 'other'; // the I/O thread is gone
+  if (Atomics.load(interrupt, 2) !== 0) throw { tag: 'other' }; // the I/O thread is gone
   message.seq = ++seq;
   Atomics.store(control, 0, 0);
   ioPort.postMessage(message);
@@ -37,12 +40,13 @@ function ioCall(message, timeoutMs) {
   // The I/O thread answers within the call's own timeout; the guard only catches a stuck thread.
   const guard = timeoutMs + 5000;
   for (;;) {
-    if (Atomics.wait(control, 0, 0, guard) === 'timed-out') throw 'other';
-    if (Atomics.load(interrupt, 2) !== 0) throw 'other';
+    if (Atomics.wait(control, 0, 0, guard) === 'timed-out') throw { tag: 'other' };
+    if (Atomics.load(interrupt, 2) !== 0) throw { tag: 'other' };
     if (control[3] === message.seq) break;
     Atomics.store(control, 0, 0); // a late answer to an earlier call
   }
-  if (control[1] !== 0) throw ERRORS[control[1]] ?? 'other';
+  if (control[1] === 5) throw { tag: 'tls', val: decoder.decode(data.slice(0, control[2])) };
+  if (control[1] !== 0) throw { tag: ERRORS[control[1]] ?? 'other' };
   return control[2];
 }
 
@@ -51,8 +55,13 @@ class Connection {
   constructor(id) {
     this.#id = id;
   }
-  static connect(host, port, timeoutMs) {
-    return new Connection(ioCall({ op: 'connect', host, port, timeout: timeoutMs }, timeoutMs));
+  static connect(host, port, timeoutMs, tls) {
+    if (tls && !tls.verify) {
+      process.emitWarning(
+        `memlock: TLS certificate verification is OFF for ${host}:${port} (credential.ssl_insecure=true): anyone on the path can impersonate this memcached`,
+      );
+    }
+    return new Connection(ioCall({ op: 'connect', host, port, timeout: timeoutMs, tls: tls ?? null }, timeoutMs));
   }
   exchange(request, maxBytes, timeoutMs) {
     const n = ioCall({ op: 'exchange', id: this.#id, request, max: maxBytes, timeout: timeoutMs }, timeoutMs);
@@ -90,6 +99,15 @@ const discovery = {
   },
 };
 
+const credentials = {
+  lookup(_correlationId, key) {
+    const answer = credentialAnswers.get(key);
+    if (answer === undefined) return undefined;
+    if (typeof answer === 'string') throw answer; // the WIT error case: the store failed
+    return answer;
+  },
+};
+
 const random = {
   getRandomBytes: (length) => randomFillSync(new Uint8Array(Number(length))),
   getRandomU64: () => randomFillSync(new BigUint64Array(1))[0],
@@ -99,6 +117,7 @@ const imports = {
   'memlock:lock/socket': { Connection },
   'memlock:lock/clock': clock,
   'memlock:lock/discovery': discovery,
+  'memlock:lock/credentials': credentials,
   'memlock:lock/types': {},
   'wasi:random/random': random,
 };
@@ -112,6 +131,7 @@ parentPort.on('message', ({ id, method, args }) => {
     let value;
     if (method === 'discovered') {
       discovered = new Map(args[0]);
+      credentialAnswers = new Map(args[1] ?? []);
     } else {
       value = lock[method](...args);
     }

@@ -55,6 +55,18 @@ export function configPairs(config) {
   return entries.filter(([, v]) => v != null).map(([k, v]) => [String(k), typeof v === 'boolean' ? (v ? 'true' : 'false') : String(v)]);
 }
 
+function storeKeys(pairs) {
+  return [...new Set(pairs.filter(([k]) => /(^|\.)credential\.store_key$/i.test(k)).map(([, v]) => v))];
+}
+
+/** A credential store's credential for `key`: pip-services 4 returns a promise, 3 calls back. */
+function lookup(store, context, key) {
+  if (store.lookup.length < 3) return store.lookup(context, key);
+  return new Promise((resolve, reject) => {
+    store.lookup(traceId(context) ?? null, key, (err, credential) => (err ? reject(err) : resolve(credential)));
+  });
+}
+
 function discoveryKeys(pairs) {
   return [...new Set(pairs.filter(([k]) => /^connections?\.(.*\.)?discovery_key$/i.test(k)).map(([, v]) => v))];
 }
@@ -77,6 +89,7 @@ function rejection(reason, tid) {
 export class MemcachedLock {
   #config = [];
   #discoveries = [];
+  #credentialStores = [];
   #opened = null; // { config, descriptors, discovered } since the last open
   #generation = 0;
   #pool;
@@ -103,13 +116,17 @@ export class MemcachedLock {
    * (at the next open). They are looked up with pip-services' own Descriptor (4 and 3, those
    * installed) and a look-alike for other IReferences implementations. */
   setReferences(references) {
-    const found = new Set();
-    if (references != null && typeof references.getOptional === 'function') {
-      for (const locator of locators('*', 'discovery', '*', '*', '1.0')) {
-        for (const service of references.getOptional(locator) ?? []) found.add(service);
+    const find = (type) => {
+      const found = new Set();
+      if (references != null && typeof references.getOptional === 'function') {
+        for (const locator of locators('*', type, '*', '*', '1.0')) {
+          for (const service of references.getOptional(locator) ?? []) found.add(service);
+        }
       }
-    }
-    this.#discoveries = [...found];
+      return [...found];
+    };
+    this.#discoveries = find('discovery');
+    this.#credentialStores = find('credential-store');
   }
 
   isOpen() {
@@ -130,8 +147,24 @@ export class MemcachedLock {
         discovered.push([key, String(e?.message ?? e)]);
       }
     }
+    const credentials = [];
+    for (const key of storeKeys(this.#config)) {
+      try {
+        let found;
+        for (const store of this.#credentialStores) {
+          found = await lookup(store, context ?? null, key);
+          if (found != null) break;
+        }
+        credentials.push([key, found == null ? undefined : configPairs(found)]);
+      } catch (e) {
+        credentials.push([key, String(e?.message ?? e)]);
+      }
+    }
+    const descriptors = [];
+    if (this.#discoveries.length) descriptors.push('*:discovery:*:*:1.0');
+    if (this.#credentialStores.length) descriptors.push('*:credential-store:*:*:1.0');
     const previous = this.#opened;
-    this.#opened = { config: this.#config, descriptors: this.#discoveries.length ? ['*:discovery:*:*:1.0'] : [], discovered };
+    this.#opened = { config: this.#config, descriptors, discovered, credentials };
     this.#generation++;
     try {
       await this.#pool.with({}, async () => {});
@@ -309,7 +342,7 @@ export class MemcachedLock {
       try {
         if (await thread.call('isOpen')) await thread.call('close', undefined);
         if (opened !== null) {
-          await thread.call('discovered', opened.discovered);
+          await thread.call('discovered', opened.discovered, opened.credentials);
           await thread.call('configure', opened.config);
           await thread.call('setReferences', opened.descriptors);
           await thread.call('open', undefined);

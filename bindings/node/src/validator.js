@@ -8,12 +8,13 @@ let instance = null;
 
 function inert() {
   const refuse = () => {
-    throw 'other';
+    throw { tag: 'other' };
   };
   return {
     'memlock:lock/socket': { Connection: class { static connect() { refuse(); } } },
     'memlock:lock/clock': { nowNs: () => process.hrtime.bigint(), sleepNs: () => false },
     'memlock:lock/discovery': { resolveAll: () => [] },
+    'memlock:lock/credentials': { lookup: () => undefined },
     'memlock:lock/types': {},
     'wasi:random/random': {
       getRandomBytes: (length) => randomFillSync(new Uint8Array(Number(length))),

@@ -32,9 +32,10 @@ const connectable = (port) =>
     socket.on('error', () => resolve(false));
   });
 
-export async function startMemcached() {
+/** memcached on a free loopback port, with `extra` arguments (`-Y file`, `-Z -o ...`). */
+export async function startMemcached(extra = []) {
   const port = await freePort();
-  const args = ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-t', '1'];
+  const args = ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-t', '1', ...extra];
   if (process.getuid?.() === 0) args.push('-u', 'root');
   const child = spawn(binary(), args, { stdio: 'ignore' });
   const deadline = Date.now() + 10_000;

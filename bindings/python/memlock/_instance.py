@@ -24,6 +24,7 @@ from wasmtime.component import Linker, Record, Variant
 from . import errors
 from ._fastpath import ArgumentError, Export, patch
 from ._runtime import component
+from ._tls import TlsBridge
 
 _LOCK = "memlock:lock/lock@0.1.0"
 _METHODS = (
@@ -45,11 +46,15 @@ _METHODS = (
 #: error message.
 Resolver = Callable[[Optional[str], str], Any]
 
+#: ``credentials.lookup``'s Python side: (trace id, store key) -> the credential (a
+#: ``CredentialParams``, a dict or pairs), or None when no store knows the key.
+Lookup = Callable[[Optional[str], str], Any]
+
 
 class Instance:
     """A component instance with one ``memcached-lock`` resource."""
 
-    def __init__(self, resolve: Resolver):
+    def __init__(self, resolve: Resolver, lookup: Lookup):
         engine, compiled = component()
         patch()
         self.clock_origin_ns = time.monotonic_ns()
@@ -58,12 +63,21 @@ class Instance:
         ffi.wasi_config_inherit_network(wasi.ptr())
         ffi.wasi_config_allow_ip_name_lookup(wasi.ptr(), True)
         self.store = Store(engine)
+        #: The TLS streams this instance's component opened (WASI has no TLS).
+        self.tls = TlsBridge()
         self.store.set_wasi(wasi)
         linker = Linker(engine)
         linker.add_wasip2()
         with linker.root() as root:
             with root.add_instance("memlock:lock/discovery@0.1.0") as discovery:
                 discovery.add_func("resolve-all", _resolve_all(resolve))
+            with root.add_instance("memlock:lock/credentials@0.1.0") as credentials:
+                credentials.add_func("lookup", _lookup(lookup))
+            with root.add_instance("memlock:lock/tls-bridge@0.1.0") as bridge:
+                bridge.add_func("open", self.tls.open)
+                bridge.add_func("exchange", self.tls.exchange)
+                bridge.add_func("receive", self.tls.receive)
+                bridge.add_func("close", self.tls.close)
             with root.add_instance("memlock:lock/interrupt@0.1.0") as interrupt:
                 interrupt.add_func("interrupted", self._interrupted)
         instance = linker.instantiate(self.store, compiled)
@@ -117,6 +131,7 @@ class Instance:
             self._handle.drop(self.store)
         except Exception:
             pass
+        self.tls.close_all()
 
 
 def _resolve_all(resolve: Resolver) -> Callable[..., Any]:
@@ -133,6 +148,21 @@ def _resolve_all(resolve: Resolver) -> Callable[..., Any]:
             return f"{type(e).__name__}: {e}"
 
     return resolve_all
+
+
+def _lookup(lookup: Lookup) -> Callable[..., Any]:
+    def lookup_credential(_store: Any, trace_id: Optional[str], key: str) -> Any:
+        # As in resolve-all: a failure is the WIT error (a string), never a trap. None is the
+        # `none` of the option; the pairs its `some`.
+        try:
+            credential = lookup(trace_id, key)
+            if credential is None:
+                return None
+            return [(str(name), str(value)) for name, value in _pairs(credential)]
+        except Exception as e:
+            return f"{type(e).__name__}: {e}"
+
+    return lookup_credential
 
 
 def _pairs(connection: Any) -> List[Tuple[str, Any]]:

@@ -27,6 +27,7 @@ NAMES = (
     "InternalException",
     "InvalidStateException",
     "InvocationException",
+    "UnauthorizedException",
     "UnknownException",
     "UnsupportedException",
 )
@@ -42,6 +43,7 @@ _BY_CATEGORY = {
     "invalid-state": "InvalidStateException",
     "conflict": "ConflictException",
     "unsupported": "UnsupportedException",
+    "unauthorized": "UnauthorizedException",
 }
 
 _loaded: Optional[Dict[str, Any]] = None

@@ -107,7 +107,8 @@ class MemcachedLock:
         self._setup = _Setup()
         self._setup_lock = threading.Lock()
         self._discoveries: List[Any] = []
-        self._pool = Pool(lambda: Instance(self._resolve), self._sync)
+        self._credential_stores: List[Any] = []
+        self._pool = Pool(lambda: Instance(self._resolve, self._lookup), self._sync)
 
     # -- pip-services: IConfigurable, IReferenceable, IOpenable ---------------------------
 
@@ -117,7 +118,7 @@ class MemcachedLock:
         pairs = config_pairs(config)
         # Checked on a new instance, not one in use; it then joins the pool, to be set up
         # at its first call like any other.
-        checker = Instance(self._resolve)
+        checker = Instance(self._resolve, self._lookup)
         try:
             checker.call("configure", None, pairs)
         except BaseException:
@@ -129,21 +130,32 @@ class MemcachedLock:
 
     def set_references(self, references: Any) -> None:
         """pip-services ``IReferences``: ``*:discovery:*:*:1.0`` services resolve
-        ``connection.discovery_key`` (at the next ``open``)."""
-        discoveries: List[Any] = []
-        if references is not None:
+        ``connection.discovery_key`` and ``*:credential-store:*:*:1.0`` stores resolve
+        ``credential.store_key`` (at the next ``open``)."""
+
+        def find(kind: str) -> List[Any]:
+            if references is None:
+                return []
             try:
                 from pip_services4_components.refer import Descriptor
 
-                discoveries = list(
-                    references.get_optional(Descriptor("*", "discovery", "*", "*", "1.0"))
-                )
+                return list(references.get_optional(Descriptor("*", kind, "*", "*", "1.0")))
             except ImportError:
                 getter = getattr(references, "get_optional", None)
-                discoveries = list(getter("*:discovery:*:*:1.0")) if callable(getter) else []
+                return list(getter(f"*:{kind}:*:*:1.0")) if callable(getter) else []
+
+        discoveries, stores = find("discovery"), find("credential-store")
         with self._setup_lock:
             self._discoveries = discoveries
-            self._setup.descriptors = ["*:discovery:*:*:1.0"] if discoveries else []
+            self._credential_stores = stores
+            self._setup.descriptors = [
+                descriptor
+                for descriptor, found in (
+                    ("*:discovery:*:*:1.0", discoveries),
+                    ("*:credential-store:*:*:1.0", stores),
+                )
+                if found
+            ]
 
     def open(self, context: Any = None) -> None:
         """Opens the lock with the configuration and references set so far; an open lock is
@@ -274,6 +286,13 @@ class MemcachedLock:
             instance.call("set-references", tid, descriptors)
             instance.call("open", tid, tid)
         return generation
+
+    def _lookup(self, tid: Optional[str], key: str) -> Any:
+        for store in self._credential_stores:
+            credential = store.lookup(tid, key)
+            if credential is not None:
+                return credential
+        return None
 
     def _resolve(self, tid: Optional[str], key: str) -> List[Any]:
         connections: List[Any] = []

@@ -7,6 +7,11 @@
 //! round trip. Only the first client to reach a new process also stores the item (a second round
 //! trip; if another client stored it first, a third reads theirs).
 //!
+//! A server that requires authentication (`-Y`) answers the handshake `CLIENT_ERROR
+//! unauthenticated`; the caller ([`super::servers`]) then opens a new connection that
+//! authenticates first: the `set` carrying the credentials goes in the same write as the
+//! handshake, so it costs no extra round trip.
+//!
 //! A round trip writes one request and reads exactly its reply; the opaque echo is checked so a
 //! reply can never belong to another request. Any failure consumes the connection (the caller drops
 //! it): after a timeout a late reply may still arrive, after garbage nothing can be trusted.
@@ -15,9 +20,12 @@ use crate::prelude::*;
 
 use super::{Host, SocketError, remaining_ms};
 use crate::key::LockKey;
+use crate::protocol::request::encode_authentication;
 use crate::protocol::{
     MetaReply, MetaStatus, ProtocolError, Request, ServerProcess, parse_meta, parse_stats,
+    parse_stored,
 };
+use crate::security::Credential;
 
 /// The incarnation item's key. A NUL at both ends keeps it apart from any key a person would
 /// choose (keys are stored as the caller's raw bytes).
@@ -48,20 +56,29 @@ pub struct Connection<S> {
 }
 
 impl<S> Connection<S> {
-    /// Opens a stream and learns which server process it reaches.
+    /// Opens a stream (TLS if configured), authenticates first when `authenticate` (with the
+    /// endpoint's password credential), and learns which server process it reaches.
     pub fn open<H: Host<Stream = S>>(
         host: &H,
         endpoint: &crate::config::Endpoint,
         connect_deadline_ns: u64,
         reply_timeout_ns: u64,
+        authenticate: bool,
     ) -> Result<Self, TripError> {
         let stream = host
             .connect(
                 &endpoint.host,
                 endpoint.port,
                 remaining_ms(host.now_ns(), connect_deadline_ns),
+                endpoint.security.tls.as_ref(),
             )
             .map_err(|error| TripError::Socket { error, sent: false })?;
+        let credential = match &endpoint.security.credential {
+            Credential::Password { username, password } if authenticate => {
+                Some((username.as_str(), password.expose()))
+            }
+            _ => None,
+        };
         let now = host.now_ns();
         let mut conn = Connection {
             stream,
@@ -72,37 +89,56 @@ impl<S> Connection<S> {
         };
         let deadline = now.saturating_add(reply_timeout_ns);
         // The handshake carries no lock command, so its failure never leaves a lock behind.
-        conn.process = conn.handshake(host, now, deadline).map_err(|e| match e {
-            TripError::Socket { error, .. } => TripError::Socket { error, sent: false },
-            other => other,
-        })?;
+        conn.process = conn
+            .handshake(host, credential, now, deadline)
+            .map_err(|e| match e {
+                TripError::Socket { error, .. } => TripError::Socket { error, sent: false },
+                other => other,
+            })?;
         Ok(conn)
     }
 
-    /// `stats` and the incarnation lookup in one round trip; the incarnation stored first if
-    /// this is the process's first client.
+    /// `stats` and the incarnation lookup in one round trip, after the authentication `set` when
+    /// `credential` is given; the incarnation stored first if this is the process's first client.
     fn handshake<H: Host<Stream = S>>(
         &mut self,
         host: &H,
+        credential: Option<(&str, &str)>,
         now: u64,
         deadline: u64,
     ) -> Result<ServerProcess, TripError> {
         let key = LockKey::internal(INCARNATION_KEY, crate::key::MEMCACHED_MAX_KEY)
             .map_err(|e| TripError::Protocol(ProtocolError::Malformed(e.message)))?;
         let mut out = Vec::with_capacity(64);
+        if let Some((username, password)) = credential {
+            encode_authentication(username, password, &mut out);
+        }
+        let authenticating = credential.is_some();
         Request::Stats.encode(&mut out);
         Request::Get {
             key: &key,
             opaque: 0,
         }
         .encode(&mut out);
-        let (mut process, mut lookup) = self.round_trip(host, &out, now, deadline, |buf| {
-            let Some((process, used)) = parse_stats(buf)? else {
+        let trip = self.round_trip(host, &out, now, deadline, |buf| {
+            let stored = if authenticating {
+                match parse_stored(buf)? {
+                    Some(used) => used,
+                    None => return Ok(None),
+                }
+            } else {
+                0
+            };
+            let Some((process, used)) = parse_stats(&buf[stored..])? else {
                 return Ok(None);
             };
+            let used = stored + used;
             Ok(parse_meta(&buf[used..], MAX_INCARNATION_VALUE)?
                 .map(|(reply, more)| ((process, reply), used + more)))
-        })?;
+        });
+        // The credentials travelled in `out`: it is not kept.
+        out.fill(0);
+        let (mut process, mut lookup) = trip?;
         for attempt in 0..3 {
             if lookup.opaque != Some(0) {
                 return Err(TripError::Protocol(ProtocolError::OpaqueMismatch {
@@ -309,7 +345,13 @@ mod tests {
     impl Host for TricklingHost {
         type Stream = ();
 
-        fn connect(&self, _: &str, _: u16, _: u32) -> Result<(), SocketError> {
+        fn connect(
+            &self,
+            _: &str,
+            _: u16,
+            _: u32,
+            _: Option<&crate::security::Tls>,
+        ) -> Result<(), SocketError> {
             Ok(())
         }
 
@@ -351,6 +393,14 @@ mod tests {
         fn resolve_all(&self, _: Option<&str>, _: &str) -> Result<Vec<ConnectionParams>, String> {
             Ok(Vec::new())
         }
+
+        fn lookup_credential(
+            &self,
+            _: Option<&str>,
+            _: &str,
+        ) -> Result<Option<ConnectionParams>, String> {
+            Ok(None)
+        }
     }
 
     #[test]
@@ -359,12 +409,9 @@ mod tests {
             pending: RefCell::new(Vec::new()),
             calls: RefCell::new(Vec::new()),
         };
-        let endpoint = Endpoint {
-            host: "localhost".into(),
-            port: 11211,
-        };
-        let mut conn =
-            Connection::open(&host, &endpoint, 1_000_000_000, 1_000_000_000).expect("handshake");
+        let endpoint = Endpoint::plain("localhost", 11211);
+        let mut conn = Connection::open(&host, &endpoint, 1_000_000_000, 1_000_000_000, false)
+            .expect("handshake");
         assert_eq!(conn.process.pid, 42);
         assert_eq!(
             conn.process.incarnation,

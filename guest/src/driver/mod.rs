@@ -1,7 +1,7 @@
 //! The lock's I/O, behind one trait.
 //!
-//! [`Host`] is everything the lock needs from outside: a byte stream per server, a monotonic clock,
-//! randomness and discovery. The component implements it over its WIT imports (`component.rs`);
+//! [`Host`] is everything the lock needs from outside: a byte stream per server (TLS when asked),
+//! a monotonic clock, randomness, discovery and credential stores. The component implements it over its WIT imports (`component.rs`);
 //! tests and the native benchmark can implement it over anything. The logic above it
 //! ([`crate::lock`]) and the codec below it ([`crate::protocol`]) never touch I/O themselves.
 
@@ -12,11 +12,13 @@ pub mod servers;
 pub mod sharding;
 
 /// Why a socket operation failed, as the host reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SocketError {
     Refused,
     TimedOut,
     Closed,
+    /// The TLS handshake failed; the host's reason.
+    Tls(String),
     Other,
 }
 
@@ -26,6 +28,7 @@ impl core::fmt::Display for SocketError {
             SocketError::Refused => "connection refused",
             SocketError::TimedOut => "timed out",
             SocketError::Closed => "connection closed by the server",
+            SocketError::Tls(why) => return write!(f, "TLS handshake failed: {why}"),
             SocketError::Other => "network error",
         })
     }
@@ -39,7 +42,14 @@ pub trait Host {
     /// An open byte stream to one server; dropping it closes it.
     type Stream;
 
-    fn connect(&self, host: &str, port: u16, timeout_ms: u32) -> Result<Self::Stream, SocketError>;
+    /// Opens a stream, TLS when `tls` is given (its handshake within `timeout_ms` too).
+    fn connect(
+        &self,
+        host: &str,
+        port: u16,
+        timeout_ms: u32,
+        tls: Option<&crate::security::Tls>,
+    ) -> Result<Self::Stream, SocketError>;
     /// Writes all of `request`, then appends between 1 and `max_bytes` bytes of the reply to
     /// `reply`, all within `timeout_ms`. A failure may come after some of `request` was written.
     /// Appending (rather than returning a new buffer) lets a native host read straight into the
@@ -74,6 +84,13 @@ pub trait Host {
         correlation_id: Option<&str>,
         key: &str,
     ) -> Result<Vec<ConnectionParams>, String>;
+
+    /// pip-services `ICredentialStore.lookup`: the credential's parameters, `None` when unknown.
+    fn lookup_credential(
+        &self,
+        correlation_id: Option<&str>,
+        key: &str,
+    ) -> Result<Option<ConnectionParams>, String>;
 }
 
 /// Milliseconds to nanoseconds, saturating.

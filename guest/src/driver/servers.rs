@@ -21,6 +21,16 @@ use super::{Host, SocketError, ms_to_ns};
 use crate::config::{Endpoint, Options};
 use crate::error::{Code, LockError};
 use crate::protocol::{MetaReply, ProtocolError, Request, ServerProcess};
+use crate::security::Credential;
+
+/// A plaintext connection that closed or stalled during the handshake may have met a TLS server.
+fn tls_hint(endpoint: &Endpoint) -> &'static str {
+    if endpoint.security.tls.is_none() {
+        " (if the server uses TLS, set connection.protocol=memcacheds)"
+    } else {
+        ""
+    }
+}
 
 /// What may have happened to a request whose round trip failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +58,10 @@ pub struct Answer {
 
 struct Server<S> {
     endpoint: Endpoint,
+    /// The server asked for authentication (`CLIENT_ERROR unauthenticated`): new connections
+    /// authenticate first. Learnt, never assumed, so a password is only sent to a server that
+    /// asked for one.
+    authenticate: bool,
     idle: Vec<Connection<S>>,
     consecutive_failures: u32,
     down_until_ns: Option<u64>,
@@ -66,6 +80,7 @@ impl<S> Servers<S> {
             .into_iter()
             .map(|endpoint| Server {
                 endpoint,
+                authenticate: false,
                 idle: Vec::new(),
                 consecutive_failures: 0,
                 down_until_ns: None,
@@ -154,9 +169,13 @@ impl<S> Servers<S> {
 }
 
 impl TripFailure {
-    /// A server that answers, even with an error, is alive.
+    /// A server that answers, even with an error, is alive; refused credentials or a failed TLS
+    /// handshake are the configuration's fault, and marking the server down would hide them.
     fn counts_against_server(&self) -> bool {
-        !matches!(self.error.code, Code::ServerError | Code::ClientError)
+        !matches!(
+            self.error.code,
+            Code::ServerError | Code::ClientError | Code::Unauthorized | Code::TlsFailed
+        )
     }
 }
 
@@ -228,8 +247,19 @@ impl<S> Server<S> {
                 &self.endpoint,
                 connect_deadline,
                 ms_to_ns(options.timeout),
+                self.authenticate,
             ) {
                 Ok(conn) => return Ok((conn, false)),
+                Err(TripError::Protocol(ProtocolError::Unauthenticated))
+                    if !self.authenticate
+                        && matches!(
+                            self.endpoint.security.credential,
+                            Credential::Password { .. }
+                        ) =>
+                {
+                    // The server asks for authentication: connect again, authenticating first.
+                    self.authenticate = true;
+                }
                 Err(error) => {
                     let can_retry = matches!(error, TripError::Socket { sent: false, .. })
                         && attempts_left > 0
@@ -244,23 +274,53 @@ impl<S> Server<S> {
     }
 
     fn connect_failure(&self, error: TripError, options: &Options) -> TripFailure {
+        let endpoint = &self.endpoint;
+        let code = match &error {
+            TripError::Protocol(ProtocolError::Unauthenticated) => Code::Unauthorized,
+            TripError::Socket {
+                error: SocketError::Tls(_),
+                ..
+            } => Code::TlsFailed,
+            _ => Code::ConnectFailed,
+        };
         let message = match error {
+            TripError::Protocol(ProtocolError::Unauthenticated) => {
+                match &endpoint.security.credential {
+                    Credential::Password { username, .. } => format!(
+                        "memcached at {endpoint} refused the credentials of user \"{username}\""
+                    ),
+                    _ => format!(
+                        "memcached at {endpoint} requires authentication: set credential.username and credential.password (or credential.store_key)"
+                    ),
+                }
+            }
+            TripError::Socket {
+                error: SocketError::Tls(why),
+                ..
+            } => format!("TLS with memcached at {endpoint} failed: {why}"),
+
             TripError::Socket {
                 error: SocketError::TimedOut,
                 ..
             } => format!(
-                "cannot connect to memcached at {}: no answer within {} ms (options.reconnect / options.timeout)",
-                self.endpoint, options.reconnect
+                "cannot connect to memcached at {}: no answer within {} ms (options.reconnect / options.timeout){}",
+                self.endpoint,
+                options.reconnect,
+                tls_hint(endpoint)
             ),
             TripError::Socket { error, .. } => {
-                format!("cannot connect to memcached at {}: {error}", self.endpoint)
+                format!(
+                    "cannot connect to memcached at {}: {error}{}",
+                    self.endpoint,
+                    tls_hint(endpoint)
+                )
             }
             TripError::Protocol(p) => {
                 format!("{} does not speak memcached's protocol: {p}", self.endpoint)
             }
         };
         TripFailure {
-            error: LockError::new(Code::ConnectFailed, message),
+            error: LockError::new(code, message),
             outcome: Outcome::NotApplied,
         }
     }
@@ -279,6 +339,14 @@ impl<S> Server<S> {
                 ),
                 Outcome::Unsettled,
             ),
+            TripError::Socket {
+                error: SocketError::Tls(why),
+                ..
+            } => (
+                Code::TlsFailed,
+                format!("TLS with {endpoint} failed: {why}"),
+                Outcome::Settled,
+            ),
             TripError::Socket { error, sent } => (
                 Code::ConnectFailed,
                 format!("connection to {endpoint} failed: {error}"),
@@ -291,6 +359,13 @@ impl<S> Server<S> {
             TripError::Protocol(ProtocolError::ServerError(msg)) => (
                 Code::ServerError,
                 format!("{endpoint} answered SERVER_ERROR {msg}"),
+                Outcome::NotApplied,
+            ),
+            TripError::Protocol(ProtocolError::Unauthenticated) => (
+                Code::Unauthorized,
+                format!(
+                    "{endpoint} requires authentication again (restarted with new credentials?)"
+                ),
                 Outcome::NotApplied,
             ),
             TripError::Protocol(ProtocolError::ClientError(msg)) => (

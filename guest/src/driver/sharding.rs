@@ -190,10 +190,7 @@ mod tests {
     fn endpoints(names: &[(&str, u16)]) -> Vec<Endpoint> {
         names
             .iter()
-            .map(|(host, port)| Endpoint {
-                host: String::from(*host),
-                port: *port,
-            })
+            .map(|(host, port)| Endpoint::plain(host, *port))
             .collect()
     }
 

@@ -14,7 +14,10 @@ impl<H: Host> MemcachedLock<H> {
         for spec in &self.config.connections {
             match spec {
                 ConnectionSpec::Endpoint(e) => endpoints.push(e.clone()),
-                ConnectionSpec::Discovery(key) => {
+                ConnectionSpec::Discovery {
+                    key,
+                    params: inherited,
+                } => {
                     if !self.discovery_referenced {
                         return Err(LockError::new(
                             Code::CannotResolve,
@@ -30,14 +33,21 @@ impl<H: Host> MemcachedLock<H> {
                         )
                     })?;
                     for params in resolved {
-                        let params = params
+                        // The discovered location; protocol and credentials as configured
+                        // (a discovered value for them wins).
+                        let mut params: crate::small_map::SmallMap<&str, &str> = params
                             .iter()
                             .map(|(k, v)| (k.as_str(), v.as_str()))
                             .collect();
+                        for (k, v) in inherited {
+                            if params.get(k.as_str()).is_none() {
+                                params.insert(k.as_str(), v.as_str());
+                            }
+                        }
                         let prefix = format!("discovery \"{key}\"");
                         match crate::config::connection_spec(&prefix, &params)? {
                             ConnectionSpec::Endpoint(e) => endpoints.push(e),
-                            ConnectionSpec::Discovery(_) => {
+                            ConnectionSpec::Discovery { .. } => {
                                 return Err(LockError::config(
                                     &prefix,
                                     "discovery resolved to another discovery key",

@@ -236,7 +236,13 @@ impl Host for Scripted {
     /// The server generation the connection was opened to.
     type Stream = u64;
 
-    fn connect(&self, _host: &str, _port: u16, _timeout_ms: u32) -> Result<u64, SocketError> {
+    fn connect(
+        &self,
+        _host: &str,
+        _port: u16,
+        _timeout_ms: u32,
+        _tls: Option<&crate::security::Tls>,
+    ) -> Result<u64, SocketError> {
         Ok(self.server.borrow().generation)
     }
 
@@ -288,6 +294,14 @@ impl Host for Scripted {
 
     fn resolve_all(&self, _: Option<&str>, _: &str) -> Result<Vec<ConnectionParams>, String> {
         Ok(Vec::new())
+    }
+
+    fn lookup_credential(
+        &self,
+        _: Option<&str>,
+        _: &str,
+    ) -> Result<Option<ConnectionParams>, String> {
+        Ok(None)
     }
 }
 

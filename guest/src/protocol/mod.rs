@@ -8,5 +8,7 @@
 pub mod reply;
 pub mod request;
 
-pub use reply::{MetaReply, MetaStatus, ProtocolError, ServerProcess, parse_meta, parse_stats};
+pub use reply::{
+    MetaReply, MetaStatus, ProtocolError, ServerProcess, parse_meta, parse_stats, parse_stored,
+};
 pub use request::Request;

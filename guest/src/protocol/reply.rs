@@ -29,6 +29,10 @@ pub enum ProtocolError {
     ServerError(String),
     /// `CLIENT_ERROR <msg>` or `ERROR`: the server rejected the command.
     ClientError(String),
+    /// `CLIENT_ERROR unauthenticated` or `CLIENT_ERROR authentication failure`: the server
+    /// requires authentication (started with `-Y`) and this connection has not passed it, or the
+    /// credentials were wrong.
+    Unauthenticated,
     /// The reply's opaque is not the request's: the stream is out of step.
     OpaqueMismatch {
         expected: u32,
@@ -49,6 +53,7 @@ impl fmt::Display for ProtocolError {
             ProtocolError::Malformed(what) => write!(f, "malformed reply: {what}"),
             ProtocolError::ServerError(msg) => write!(f, "SERVER_ERROR {msg}"),
             ProtocolError::ClientError(msg) => write!(f, "CLIENT_ERROR {msg}"),
+            ProtocolError::Unauthenticated => f.write_str("CLIENT_ERROR unauthenticated"),
             ProtocolError::OpaqueMismatch { expected, got } => {
                 write!(f, "reply for request O{expected} carried opaque {got:?}")
             }
@@ -147,12 +152,36 @@ fn error_line(line: &[u8]) -> Option<ProtocolError> {
         return Some(ProtocolError::ServerError(text(msg.trim_ascii())));
     }
     if let Some(msg) = line.strip_prefix(b"CLIENT_ERROR") {
-        return Some(ProtocolError::ClientError(text(msg.trim_ascii())));
+        let msg = msg.trim_ascii();
+        // memcached 1.6 answers a command before authentication with the first, wrong
+        // credentials with the second (or the first, when more commands follow them).
+        if msg == b"unauthenticated" || msg == b"authentication failure" {
+            return Some(ProtocolError::Unauthenticated);
+        }
+        return Some(ProtocolError::ClientError(text(msg)));
     }
     if line == b"ERROR" {
         return Some(ProtocolError::ClientError("ERROR (unknown command)".into()));
     }
     None
+}
+
+/// The reply to the authentication `set`: `STORED` when the server accepted the credentials
+/// (or needs none).
+pub fn parse_stored(buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
+    let Some((line, used)) = take_line(buf)? else {
+        return Ok(None);
+    };
+    if let Some(err) = error_line(line) {
+        return Err(err);
+    }
+    if line != b"STORED" {
+        return Err(ProtocolError::Malformed(format!(
+            "unexpected reply \"{}\" to authentication",
+            text(line)
+        )));
+    }
+    Ok(Some(used))
 }
 
 /// Parses one meta reply; a value longer than `max_value` is an error.
@@ -354,6 +383,12 @@ mod tests {
             meta(b"CLIENT_ERROR bad\r\n"),
             Err(ProtocolError::ClientError(_))
         ));
+        for refused in [
+            &b"CLIENT_ERROR unauthenticated\r\n"[..],
+            b"CLIENT_ERROR authentication failure\r\n",
+        ] {
+            assert_eq!(meta(refused), Err(ProtocolError::Unauthenticated));
+        }
         assert!(matches!(
             meta(b"ERROR\r\n"),
             Err(ProtocolError::ClientError(_))

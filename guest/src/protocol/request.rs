@@ -49,6 +49,27 @@ pub enum Request<'a> {
     Stats,
 }
 
+/// The key of the authentication `set`. A server that requires authentication reads only the
+/// value (`<user> <password>`); one that does not would store it, which memlock never asks for:
+/// it authenticates only after a server answered `CLIENT_ERROR unauthenticated`. Even then
+/// (a server restarted without `-Y` on the same address) the item is already expired (`-1`).
+pub const AUTH_KEY: &[u8] = b"memlock:auth";
+
+/// memcached's ASCII authentication: `set <key> 0 -1 <len>\r\n<user> <password>\r\n`. Kept out
+/// of [`Request`] (which is `Debug`) so the password can never be printed.
+pub fn encode_authentication(username: &str, password: &str, out: &mut Vec<u8>) {
+    let len = username.len() + 1 + password.len();
+    out.extend_from_slice(b"set ");
+    out.extend_from_slice(AUTH_KEY);
+    out.extend_from_slice(b" 0 -1 ");
+    decimal(out, len as u64);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(username.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(password.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
 impl Request<'_> {
     /// Appends the request's bytes to `out`.
     ///
@@ -169,6 +190,13 @@ mod tests {
         let mut out = Vec::new();
         req.encode(&mut out);
         String::from_utf8(out).expect("ascii")
+    }
+
+    #[test]
+    fn authentication_is_a_set_whose_length_counts_user_space_password() {
+        let mut out = Vec::new();
+        encode_authentication("alice", "pass word", &mut out);
+        assert_eq!(out, b"set memlock:auth 0 -1 15\r\nalice pass word\r\n");
     }
 
     #[test]

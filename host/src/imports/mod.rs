@@ -1,6 +1,7 @@
 //! The component's imports, implemented on [`crate::state::HostState`].
 
 mod clock;
+mod credentials;
 mod discovery;
 mod socket;
 

@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
 use wasmtime::component::Resource;
 
-use crate::bindings::memlock::lock::socket::{Host, HostConnection, SocketError};
+use crate::bindings::memlock::lock::socket::{Host, HostConnection, SocketError, TlsSettings};
 use crate::net::NetStream;
 use crate::state::HostState;
 
@@ -129,15 +129,29 @@ impl HostConnection for HostState {
         host: String,
         port: u16,
         timeout_ms: u32,
+        tls: Option<TlsSettings>,
     ) -> wasmtime::Result<Result<Resource<Connection>, SocketError>> {
-        let connected =
-            tokio::time::timeout(timeout(timeout_ms), self.network.connect(&host, port)).await;
+        // One deadline for the TCP connect and the TLS handshake.
+        let network = self.network.clone();
+        let connect = async {
+            let stream = network.connect(&host, port).await.map_err(|e| {
+                tracing::debug!(%host, port, error = %e, "connect failed");
+                socket_error(&e)
+            })?;
+            match &tls {
+                None => Ok(stream),
+                Some(settings) => crate::tls::handshake(stream, settings, (&host, port))
+                    .await
+                    .map_err(|why| {
+                        tracing::debug!(%host, port, error = %why, "TLS handshake failed");
+                        SocketError::Tls(why)
+                    }),
+            }
+        };
+        let connected = tokio::time::timeout(timeout(timeout_ms), connect).await;
         Ok(match connected {
             Err(_) => Err(SocketError::TimedOut),
-            Ok(Err(e)) => {
-                tracing::debug!(%host, port, error = %e, "connect failed");
-                Err(socket_error(&e))
-            }
+            Ok(Err(e)) => Err(e),
             Ok(Ok(stream)) => Ok(self.table.push(Connection {
                 stream,
                 timer: None,

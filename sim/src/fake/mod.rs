@@ -1,7 +1,8 @@
 //! A fake memcached for the simulation, with memcached 1.6.18's semantics for what the lock uses:
 //! meta `ms mg md mn` (flags `b c C k O q t v s f T M`), classic `add set cas get gets delete
 //! touch version flush_all stats`, the one-second clock tick, CAS values that restart with the
-//! process, LRU eviction under a memory cap, and `SERVER_ERROR` when full with eviction off.
+//! process, LRU eviction under a memory cap, `SERVER_ERROR` when full with eviction off, and
+//! ASCII authentication (`-Y`, [`FakeMemcached::process_on`]).
 //!
 //! The protocol engine ([`FakeMemcached::process`]) is sans-IO: bytes in, bytes out, with the
 //! server's tick passed in. [`serve`] runs it on any async stream: `turmoil::net` in the
@@ -33,6 +34,8 @@ pub struct FakeMemcached {
     pub stored: Vec<(Vec<u8>, Vec<u8>, u64)>,
     /// Out of memory with eviction off: every store fails with `SERVER_ERROR`.
     pub full: bool,
+    /// With `-Y`: the `<user> <password>` a connection must send before anything else.
+    credentials: Option<Vec<u8>>,
 }
 
 /// The result of feeding bytes to the server.
@@ -56,7 +59,64 @@ impl FakeMemcached {
             swapped: Vec::new(),
             stored: Vec::new(),
             full: false,
+            credentials: None,
         }
+    }
+
+    /// memcached's `-Y`: connections must authenticate as `username`/`password` first.
+    pub fn require_authentication(&mut self, username: &str, password: &str) {
+        self.credentials = Some(format!("{username} {password}").into_bytes());
+    }
+
+    /// [`Self::process`] for a connection whose authentication state is `authenticated`. Until
+    /// it authenticates, as memcached 1.6.18 does: only a `set` is read, and its data must be
+    /// `<user> <password>` (`STORED`); anything else answers `CLIENT_ERROR unauthenticated` and
+    /// discards what the connection had sent so far, except a lone `set` with wrong credentials:
+    /// `CLIENT_ERROR authentication failure`.
+    pub fn process_on(&mut self, authenticated: &mut bool, input: &[u8], now: u64) -> Step {
+        let Some(expected) = &self.credentials else {
+            return self.process(input, now);
+        };
+        if *authenticated {
+            return self.process(input, now);
+        }
+        let refuse = Step::Reply {
+            consumed: input.len(),
+            reply: b"CLIENT_ERROR unauthenticated\r\n".to_vec(),
+        };
+        let Some(end) = input.iter().position(|&b| b == b'\n') else {
+            return if input.len() > LINE_MAX {
+                refuse
+            } else {
+                Step::Incomplete
+            };
+        };
+        let line = &input[..end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let tokens: Vec<&[u8]> = line
+            .split(|&b| b == b' ')
+            .filter(|t| !t.is_empty())
+            .collect();
+        let (Some(&b"set"), Some(bytes)) = (
+            tokens.first(),
+            tokens.get(4).and_then(|t| parse_num::<usize>(t)),
+        ) else {
+            return refuse;
+        };
+        let total = end + 1 + bytes + 2;
+        if input.len() < total {
+            return Step::Incomplete;
+        }
+        if input[end + 1..end + 1 + bytes] != expected[..] {
+            // memcached 1.6.18 answers wrong credentials with "authentication failure", but
+            // with "unauthenticated" (and drops the rest) when more commands follow them.
+            if input.len() > total {
+                return refuse;
+            }
+            return reply(total, b"CLIENT_ERROR authentication failure\r\n".to_vec());
+        }
+        *authenticated = true;
+        reply(total, b"STORED\r\n".to_vec())
     }
 
     /// What `stats` reports as this process: (pid, start time in unix seconds).

@@ -111,13 +111,19 @@ pub struct ServerHandle(Arc<Mutex<ServerState>>);
 pub struct ServerConfig {
     pub memory_limit: usize,
     pub evict: bool,
+    /// memcached's `-Y`: the user and password every connection must authenticate with.
+    pub credentials: Option<(&'static str, &'static str)>,
 }
 
 impl ServerHandle {
     /// A slot with a process started now. Under turmoil, create it (or `restart` it) inside the
     /// host, so its clock is simulated time.
     pub fn new(config: ServerConfig, pid: u64, phase: Duration) -> Self {
-        let memcached = FakeMemcached::new(pid, 1_700_000_000, config.memory_limit, config.evict);
+        let mut memcached =
+            FakeMemcached::new(pid, 1_700_000_000, config.memory_limit, config.evict);
+        if let Some((username, password)) = config.credentials {
+            memcached.require_authentication(username, password);
+        }
         ServerHandle(Arc::new(Mutex::new(ServerState {
             memcached,
             started: Instant::now(),
@@ -160,6 +166,9 @@ impl ServerHandle {
             )
         };
         state.memcached = FakeMemcached::new(pid, started, config.memory_limit, config.evict);
+        if let Some((username, password)) = config.credentials {
+            state.memcached.require_authentication(username, password);
+        }
         state.started = Instant::now();
         state.phase = phase;
         state.garbage = false;
@@ -178,6 +187,7 @@ where
 {
     let mut buffer = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
+    let mut authenticated = false;
     loop {
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
@@ -197,7 +207,10 @@ where
                 }
                 let tick = state.tick();
                 state.memcached.full = state.full;
-                match state.memcached.process(&buffer, tick) {
+                match state
+                    .memcached
+                    .process_on(&mut authenticated, &buffer, tick)
+                {
                     Step::Incomplete => break,
                     Step::Close { reply } => {
                         out.extend_from_slice(&reply);

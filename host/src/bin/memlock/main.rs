@@ -33,6 +33,11 @@ struct Cli {
     /// Sets one config key, e.g. `--set options.timeout=2000`; repeatable, wins over everything.
     #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
     sets: Vec<String>,
+    /// File whose first line is the password for memcached's authentication
+    /// (`credential.password`; or set $MEMLOCK_PASSWORD). A password is never read from the
+    /// command line, where other users see it.
+    #[arg(long, global = true, value_name = "FILE")]
+    password_file: Option<PathBuf>,
     /// Print one JSON object per outcome on stdout.
     #[arg(long, global = true)]
     json: bool,
@@ -110,7 +115,12 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, out: &Output) -> Exit {
-    let config = match settings::assemble(cli.config.as_deref(), &cli.servers, &cli.sets) {
+    let config = match settings::assemble(
+        cli.config.as_deref(),
+        &cli.servers,
+        &cli.sets,
+        cli.password_file.as_deref(),
+    ) {
         Ok(config) => settings::with_default_server(config),
         Err(e) => return out.invalid(&format!("{e:#}")),
     };

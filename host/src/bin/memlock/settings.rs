@@ -1,5 +1,7 @@
 //! Where the CLI's ConfigParams come from, lowest precedence first: a config file
-//! (`--config` or `$MEMLOCK_CONFIG`), `$MEMLOCK_SERVERS`, then `--server` and `--set` flags.
+//! (`--config` or `$MEMLOCK_CONFIG`), `$MEMLOCK_SERVERS`, then `--server` and `--set` flags, and
+//! last the password (`$MEMLOCK_PASSWORD`, or `--password-file`). `--set` refuses passwords: a
+//! command line is visible to every user of the machine.
 //!
 //! A config file is either flat `key=value` lines (Java-properties style, `#` comments) or YAML,
 //! read by a real YAML parser (`yaml-rust2`): mappings nest into dotted keys, lists get their
@@ -101,8 +103,13 @@ fn flatten(prefix: &str, value: &Yaml, pairs: &mut Pairs) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The CLI's ConfigParams: the file < `$MEMLOCK_SERVERS` < `--server` < `--set`.
-pub fn assemble(file: Option<&Path>, servers: &[String], sets: &[String]) -> anyhow::Result<Pairs> {
+/// The CLI's ConfigParams: the file < `$MEMLOCK_SERVERS` < `--server` < `--set` < the password.
+pub fn assemble(
+    file: Option<&Path>,
+    servers: &[String],
+    sets: &[String],
+    password_file: Option<&Path>,
+) -> anyhow::Result<Pairs> {
     let mut layers = Vec::new();
     if let Some(path) = file {
         layers.push(read_file(path)?);
@@ -111,12 +118,39 @@ pub fn assemble(file: Option<&Path>, servers: &[String], sets: &[String]) -> any
         layers.push(self::servers(&[list]));
     }
     layers.push(self::servers(servers));
-    layers.push(
-        sets.iter()
-            .map(|s| assignment(s))
-            .collect::<anyhow::Result<_>>()?,
-    );
+    let sets: Pairs = sets
+        .iter()
+        .map(|s| assignment(s))
+        .collect::<anyhow::Result<_>>()?;
+    if let Some((key, _)) = sets
+        .iter()
+        .find(|(k, _)| k.to_ascii_lowercase().ends_with("password"))
+    {
+        bail!(
+            "--set {key}=… would put a password on the command line, where other users see it: use --password-file FILE or $MEMLOCK_PASSWORD"
+        );
+    }
+    layers.push(sets);
+    if let Some(password) = password(password_file)? {
+        layers.push(vec![("credential.password".into(), password)]);
+    }
     Ok(merge(layers))
+}
+
+/// The password from `--password-file` (its first line) or `$MEMLOCK_PASSWORD`.
+fn password(file: Option<&Path>) -> anyhow::Result<Option<String>> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the password file {}", path.display()))?;
+        let line = text.lines().next().unwrap_or_default();
+        if line.is_empty() {
+            bail!("the password file {} is empty", path.display());
+        }
+        return Ok(Some(line.to_owned()));
+    }
+    Ok(std::env::var("MEMLOCK_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty()))
 }
 
 /// memcached on localhost:11211 when no connection is configured at all (the seed's default).
