@@ -6,4 +6,5 @@ pub mod latency;
 pub mod native;
 pub mod node;
 pub mod python;
+pub mod security;
 pub mod stats;

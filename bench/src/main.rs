@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use memlock_bench::latency::{self, open_lock};
+use memlock_bench::security;
 use memlock_bench::stats::{Summary, micros, summarize};
 use memlock_bench::{node, python};
 use memlock_host::Runtime;
@@ -262,6 +263,7 @@ fn main() {
     let cli = cli(&addr, 30);
     let py = python::measure(&addr, n.min(3000), 20);
     let js = node::measure(&addr, n.min(3000));
+    let tls = rt.block_on(security::measure(runtime, n.min(3000), 200));
     let contention = rt.block_on(contention(runtime, &addr, 8, Duration::from_secs(5)));
     let single_rate = 1.0 / component.median.as_secs_f64();
     // Concurrency needs threads: the throughput row runs on a multi-threaded runtime.
@@ -401,6 +403,35 @@ fn main() {
             js.concurrent_cycles_per_s * js.cycle.median.as_secs_f64()
         );
     }
+    for (name, summary, versus) in [
+        (
+            "TLS: component acquire+release, open connection",
+            &tls.tls_cycle,
+            &tls.plain_cycle,
+        ),
+        (
+            "plaintext: the same, its own memcached",
+            &tls.plain_cycle,
+            &tls.plain_cycle,
+        ),
+        (
+            "TLS: first acquire on a new connection (connect + handshake)",
+            &tls.tls_first,
+            &tls.plain_first,
+        ),
+        (
+            "plaintext: first acquire on a new connection",
+            &tls.plain_first,
+            &tls.plain_first,
+        ),
+    ] {
+        println!(
+            "| {name} | {:.1} | {:.1} | {:.2} × plaintext |",
+            micros(summary.median),
+            micros(summary.p99),
+            micros(summary.median) / micros(versus.median)
+        );
+    }
     println!("| simulation speed | {sim:.1} sim-s/wall-s | | |");
     println!("| component size | {wasm} bytes | | |");
     println!("| memory per lock instance | {} KiB | | |", memory / 1024);
@@ -491,6 +522,11 @@ fn main() {
             node_ratio,
         ),
         (
+            "TLS cycle on an open connection ≤ 1.15 × plaintext",
+            cycle(&tls.tls_cycle) <= 1.15 * cycle(&tls.plain_cycle),
+            format!("{:.2}×", cycle(&tls.tls_cycle) / cycle(&tls.plain_cycle)),
+        ),
+        (
             "release .wasm ≤ 150 KB",
             wasm <= 150_000,
             format!("{wasm} B"),
@@ -533,6 +569,12 @@ fn main() {
             "cycle_p99_us": micros(js.cycle.p99),
             "concurrent_64_cycles_per_s": js.concurrent_cycles_per_s,
         })),
+        "tls": {
+            "cycle_median_us": micros(tls.tls_cycle.median),
+            "plaintext_cycle_median_us": micros(tls.plain_cycle.median),
+            "first_acquire_median_us": micros(tls.tls_first.median),
+            "plaintext_first_acquire_median_us": micros(tls.plain_first.median),
+        },
         "simulation_sim_s_per_wall_s": sim,
         "component_bytes": wasm,
         "memory_per_instance_bytes": memory,

@@ -191,6 +191,7 @@ fn connections(map: &SmallMap<String, &str>) -> Result<Vec<ConnectionSpec>> {
 
 /// One connection's parameters (`ConnectionParams` with its `credential.*`): a discovery key, a
 /// uri, or host and port; the protocol (`memcached`, or `memcacheds` for TLS) and credentials.
+#[inline(never)]
 pub fn connection_spec(prefix: &str, params: &SmallMap<&str, &str>) -> Result<ConnectionSpec> {
     let mut credential: Vec<(&str, &str)> = Vec::new();
     for (param, value) in params.iter() {
@@ -216,14 +217,10 @@ pub fn connection_spec(prefix: &str, params: &SmallMap<&str, &str>) -> Result<Co
             },
         }
     }
-    let protocol_tls = match params
-        .get("protocol")
-        .map(|p| p.to_ascii_lowercase())
-        .as_deref()
-    {
+    let protocol_tls = match params.get("protocol").copied() {
         None | Some("") => None,
-        Some("memcached") => Some(false),
-        Some("memcacheds") => Some(true),
+        Some(p) if p.eq_ignore_ascii_case("memcached") => Some(false),
+        Some(p) if p.eq_ignore_ascii_case("memcacheds") => Some(true),
         Some(other) => {
             return Err(LockError::config(
                 &format!("{prefix}.protocol"),

@@ -79,6 +79,7 @@ pub const CREDENTIAL_PARAMS: &[&str] = &[
 
 /// Reads one connection's security from its `credential.*` parameters (names without the
 /// prefix) and whether its protocol asks for TLS. `prefix` names the section in errors.
+#[inline(never)]
 pub fn security(prefix: &str, tls_on: bool, params: &[(&str, &str)]) -> Result<Security> {
     let get = |name: &str| {
         params
@@ -122,9 +123,11 @@ pub fn security(prefix: &str, tls_on: bool, params: &[(&str, &str)]) -> Result<S
             ));
         }
     };
-    let insecure = match get("ssl_insecure").map(str::to_ascii_lowercase).as_deref() {
-        None | Some("false") | Some("0") => false,
-        Some("true") | Some("1") => true,
+    let insecure = match get("ssl_insecure") {
+        None | Some("0") => false,
+        Some("1") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
         Some(_) => {
             return Err(LockError::config(
                 &key("ssl_insecure"),

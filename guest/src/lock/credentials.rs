@@ -10,6 +10,7 @@ use crate::error::{Code, LockError, Result};
 use crate::security::{Credential, from_store};
 
 impl<H: Host> MemcachedLock<H> {
+    #[inline(never)]
     pub(super) fn resolve_credentials(
         &self,
         correlation_id: Option<&str>,
