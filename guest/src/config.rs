@@ -22,7 +22,7 @@ use crate::ttl::MEMCACHED_MAX_RELATIVE_SECS;
 pub const DEFAULT_PORT: u16 = 11211;
 
 /// Where one server is, as configured.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum ConnectionSpec {
     Endpoint(Endpoint),
     /// Resolved at `open` through the discovery import; `params` (protocol, `credential.*`)
@@ -31,6 +31,20 @@ pub enum ConnectionSpec {
         key: String,
         params: Vec<(String, String)>,
     },
+}
+
+/// Prints a discovery key's inherited parameters by name only: a password is among them.
+impl core::fmt::Debug for ConnectionSpec {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ConnectionSpec::Endpoint(e) => f.debug_tuple("Endpoint").field(e).finish(),
+            ConnectionSpec::Discovery { key, params } => f
+                .debug_struct("Discovery")
+                .field("key", key)
+                .field("params", &params.iter().map(|(k, _)| k).collect::<Vec<_>>())
+                .finish(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -302,6 +316,14 @@ pub fn parse_uri(key: &str, uri: &str) -> Result<(String, u16, Option<bool>)> {
         }
         None => (uri, None),
     };
+    // user:password@host: the password would end up in error messages and logs. Credentials
+    // have keys of their own.
+    if rest.contains('@') {
+        return Err(LockError::config(
+            key,
+            "a uri with user information (user:password@) is refused: set credential.username and credential.password",
+        ));
+    }
     let rest = rest.trim_end_matches('/');
     let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
         let Some((host, after)) = v6.split_once(']') else {
@@ -501,6 +523,34 @@ mod tests {
             !format!("{c:?}").contains("pw"),
             "the password is printed: {c:?}"
         );
+        // A password never shows in an error: not from a uri's userinfo, not from a password
+        // memcached could not use (it splits the data at spaces), not in a discovery key's
+        // inherited parameters.
+        for uri in [
+            "memcacheds://alice:s3cret@m1:11211",
+            "memcached://alice:s3cret@m1",
+        ] {
+            let err = cfg(&[("connection.uri", uri)]).unwrap_err();
+            assert!(!err.message.contains("s3cret"), "{}", err.message);
+        }
+        let err = cfg(&[
+            ("connection.host", "m"),
+            ("credential.username", "a"),
+            ("credential.password", "s3cret word"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.message.contains("credential.password") && !err.message.contains("s3cret"),
+            "{}",
+            err.message
+        );
+        let c = cfg(&[
+            ("connection.discovery_key", "k"),
+            ("credential.username", "a"),
+            ("credential.password", "s3cret"),
+        ])
+        .expect("valid");
+        assert!(!format!("{c:?}").contains("s3cret"), "printed: {c:?}");
         // The protocol and the scheme must agree; unknown credential parameters are refused.
         assert!(
             cfg(&[

@@ -98,6 +98,12 @@ pub fn security(prefix: &str, tls_on: bool, params: &[(&str, &str)]) -> Result<S
                     "memcached's authentication cannot carry a user name with spaces",
                 ));
             }
+            if password.contains(char::is_whitespace) {
+                return Err(LockError::config(
+                    &key("password"),
+                    "memcached's authentication cannot carry a password with spaces (it splits user and password at a space)",
+                ));
+            }
             Credential::Password {
                 username: username.to_owned(),
                 password: Secret::new(password),
@@ -194,7 +200,10 @@ pub fn from_store(store_key: &str, pairs: &[(String, String)]) -> Result<Credent
             .filter(|v| !v.is_empty())
     };
     match (get("username"), get("password")) {
-        (Some(username), Some(password)) if !username.contains(char::is_whitespace) => {
+        (Some(username), Some(password))
+            if !username.contains(char::is_whitespace)
+                && !password.contains(char::is_whitespace) =>
+        {
             Ok(Credential::Password {
                 username: username.to_owned(),
                 password: Secret::new(password),
@@ -203,7 +212,7 @@ pub fn from_store(store_key: &str, pairs: &[(String, String)]) -> Result<Credent
         _ => Err(LockError::config(
             "credential.store_key",
             format!(
-                "the credential stored under \"{store_key}\" has no usable username and password"
+                "the credential stored under \"{store_key}\" has no usable username and password (both set, neither with spaces)"
             ),
         )),
     }

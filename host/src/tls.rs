@@ -112,6 +112,17 @@ fn certificates(file: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(chain)
 }
 
+/// A TLS error (an alert from the server, a corrupt record) inside an I/O error, in words.
+pub fn failure(e: &std::io::Error) -> Option<TlsError> {
+    let inner = e.get_ref()?.downcast_ref::<rustls::Error>()?;
+    Some(match inner {
+        rustls::Error::AlertReceived(alert) => format!(
+            "the server ended the session with the alert {alert:?} (a server that verifies clients needs credential.ssl_crt_file and credential.ssl_key_file, with a certificate its CA signed)"
+        ),
+        other => other.to_string(),
+    })
+}
+
 /// A handshake failure in words, with a hint for the usual causes.
 fn describe(e: &std::io::Error, settings: &TlsSettings) -> TlsError {
     let inner = e
@@ -129,7 +140,7 @@ fn describe(e: &std::io::Error, settings: &TlsSettings) -> TlsError {
         Some(rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. }) => {
             format!("{e} (does the server speak TLS? memcached needs -Z)")
         }
-        Some(other) => other.to_string(),
+        Some(_) => failure(e).unwrap_or_else(|| e.to_string()),
         None if e.kind() == std::io::ErrorKind::UnexpectedEof => {
             "the server closed the connection during the handshake (does it speak TLS, or does it require a client certificate?)".to_owned()
         }

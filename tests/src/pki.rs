@@ -57,6 +57,14 @@ impl TestPki {
         TestPki::generate(&dir)
     }
 
+    /// [`Self::memcached_args`] plus a plaintext listener on `plain_port` of the same process
+    /// (`-l notls:…`), for looking at the server with a raw client.
+    pub fn memcached_args_with_plain(&self, verify_clients: bool, plain_port: u16) -> Vec<String> {
+        let mut args = self.memcached_args(verify_clients);
+        args.extend(["-l".to_owned(), format!("notls:127.0.0.1:{plain_port}")]);
+        args
+    }
+
     /// memcached's arguments for TLS with this server certificate; `verify_clients` makes it
     /// require a client certificate signed by the CA.
     pub fn memcached_args(&self, verify_clients: bool) -> Vec<String> {

@@ -60,7 +60,10 @@ function serve(port, mailbox) {
     } else if (c.error || c.ended) {
       c.pending = null;
       clearTimeout(p.timer);
-      reply(p.seq, c.error ? errorStatus(c.error) : STATUS.closed, 0);
+      // With TLS 1.3 a server that refuses the client's certificate says so in an alert that
+      // the first read receives, after the handshake.
+      if (c.tls && isTlsError(c.error)) reply(p.seq, STATUS.tls, Buffer.from(tlsFailure(c.error, c.tls)));
+      else reply(p.seq, c.error ? errorStatus(c.error) : STATUS.closed, 0);
     }
   };
   const awaitBytes = (c, seq, max, timeout) => {
@@ -93,7 +96,7 @@ function serve(port, mailbox) {
           break;
         }
         let tcpConnected = false;
-        const c = { socket, chunks: [], buffered: 0, ended: false, error: null, pending: null };
+        const c = { socket, chunks: [], buffered: 0, ended: false, error: null, pending: null, tls: m.tls };
         const timer = setTimeout(() => {
           if (done) return;
           done = true;
@@ -190,12 +193,20 @@ function tlsConnect(m) {
   return tls.connect(options);
 }
 
+/** An OpenSSL error (an alert, a bad record) rather than a network one. */
+function isTlsError(e) {
+  return Boolean(e) && (String(e.code ?? '').startsWith('ERR_SSL') || /alert|ssl/i.test(String(e.message)));
+}
+
 /** Why a handshake failed, for people; with a hint for the usual causes. */
 function tlsFailure(e, settings) {
   const message = String(e?.message ?? e);
   if (/certificate|self.signed|issuer|altname/i.test(`${e?.code} ${message}`)) {
     const trust = settings.caFile ? ` with the CA in ${settings.caFile}` : ' with the default roots (set credential.ssl_ca_file)';
     return `the server's certificate is not trusted (${message}) for "${settings.serverName}"${trust}`;
+  }
+  if (/certificate required|alert bad certificate|unknown ca/i.test(message)) {
+    return `the server refused the connection: ${message} (a server that verifies clients needs credential.ssl_crt_file and credential.ssl_key_file, with a certificate its CA signed)`;
   }
   if (/wrong version number|packet length|unknown protocol|record/i.test(message)) {
     return `${message} (does the server speak TLS? memcached needs -Z)`;

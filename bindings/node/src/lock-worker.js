@@ -56,11 +56,6 @@ class Connection {
     this.#id = id;
   }
   static connect(host, port, timeoutMs, tls) {
-    if (tls && !tls.verify) {
-      process.emitWarning(
-        `memlock: TLS certificate verification is OFF for ${host}:${port} (credential.ssl_insecure=true): anyone on the path can impersonate this memcached`,
-      );
-    }
     return new Connection(ioCall({ op: 'connect', host, port, timeout: timeoutMs, tls: tls ?? null }, timeoutMs));
   }
   exchange(request, maxBytes, timeoutMs) {

@@ -160,6 +160,12 @@ export class MemcachedLock {
         credentials.push([key, String(e?.message ?? e)]);
       }
     }
+    if (this.#config.some(([k, v]) => /(^|\.)credential\.ssl_insecure$/i.test(k) && /^(true|1)$/i.test(v))) {
+      process.emitWarning(
+        'TLS certificate verification is OFF (credential.ssl_insecure=true): anyone on the path can impersonate the memcached servers',
+        { code: 'MEMLOCK_INSECURE_TLS' },
+      );
+    }
     const descriptors = [];
     if (this.#discoveries.length) descriptors.push('*:discovery:*:*:1.0');
     if (this.#credentialStores.length) descriptors.push('*:credential-store:*:*:1.0');

@@ -96,18 +96,25 @@ test('locks over TLS; an untrusted certificate is TLS_FAILED', async () => {
     assert.match(e.message, /not trusted/);
     return true;
   });
+  const misnamed = await opened(mc, { ...TLS(), 'credential.ssl_server_name': 'wrong.example' });
+  await assert.rejects(misnamed.tryAcquireLock(null, 'k', 1000), (e) => e.code === 'TLS_FAILED');
 });
 
 test('TLS and plaintext mismatches fail within the timeouts, pointing at TLS', async () => {
   const tlsServer = await server(tlsArgs());
   const plainServer = await server([]);
-  for (const lock of [await opened(tlsServer), await opened(plainServer, TLS())]) {
+  const cases = [
+    [await opened(tlsServer), 'CONNECT_FAILED'],
+    [await opened(plainServer, TLS()), 'TLS_FAILED'],
+  ];
+  for (const [lock, code] of cases) {
     const started = Date.now();
     await assert.rejects(lock.tryAcquireLock(null, 'k', 1000), (e) => {
+      assert.equal(e.code, code, String(e));
       assert.match(e.message, /TLS/, String(e));
       return true;
     });
-    assert.ok(Date.now() - started < 4000, 'bounded by options.reconnect plus a margin');
+    assert.ok(Date.now() - started < 1500, 'bounded by options.reconnect and options.timeout (1 s), with a margin');
   }
 });
 
@@ -117,8 +124,14 @@ test('mutual TLS presents the client certificate; insecure mode is explicit', as
   const withCert = await opened(mc, { ...TLS(), ...client });
   assert.equal(await withCert.tryAcquireLock(null, 'node-mtls', 10_000), true);
   const without = await opened(mc, TLS());
-  await assert.rejects(without.tryAcquireLock(null, 'node-mtls-2', 1000));
+  await assert.rejects(without.tryAcquireLock(null, 'node-mtls-2', 1000), (e) => {
+    assert.equal(e.code, 'TLS_FAILED', String(e));
+    assert.match(e.message, /certificate/);
+    return true;
+  });
+  const warned = new Promise((resolve) => process.once('warning', resolve));
   const insecure = await opened(mc, { ...TLS(), ...client, 'credential.ssl_ca_file': pki.other_ca, 'credential.ssl_insecure': true });
+  assert.match(String((await warned).message), /verification is OFF/);
   assert.equal(await insecure.tryAcquireLock(null, 'node-insecure', 10_000), true);
 });
 

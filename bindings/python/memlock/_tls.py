@@ -101,6 +101,9 @@ class TlsBridge:
             raw.close()
             hint = " (does the server speak TLS? memcached needs -Z)" if "WRONG_VERSION" in str(e) else ""
             return _error("tls", f"{e}{hint}")
+        except ValueError as e:  # a server name ssl cannot use
+            raw.close()
+            return _error("tls", str(e))
         except (ConnectionError, OSError) as e:
             raw.close()
             return _error(
@@ -129,7 +132,15 @@ class TlsBridge:
             data = stream.recv(max(max_bytes, 1))
         except socket.timeout:
             return _error("timed-out")
-        except (ConnectionError, ssl.SSLError, OSError):
+        except ssl.SSLError as e:
+            # With TLS 1.3 a server that refuses the client's certificate says so in an alert
+            # the first read receives, after the handshake.
+            return _error(
+                "tls",
+                f"the server refused the connection: {e} (a server that verifies clients needs "
+                "credential.ssl_crt_file and credential.ssl_key_file, with a certificate its CA signed)",
+            )
+        except (ConnectionError, OSError):
             return _error("closed")
         if not data:
             return _error("closed")

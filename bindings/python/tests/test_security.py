@@ -102,7 +102,11 @@ def test_locks_over_tls_with_the_platforms_tls(pki: Dict[str, str]) -> None:
         with pytest.raises(errors.ConnectionException) as caught:
             untrusted.try_acquire_lock(None, "k", 1000)
         assert caught.value.code == "TLS_FAILED" and "not trusted" in str(caught.value)
-        for l in (lock, other, untrusted):
+        misnamed = opened(server, **{**tls, "credential.ssl_server_name": "wrong.example"})
+        with pytest.raises(errors.ConnectionException) as caught:
+            misnamed.try_acquire_lock(None, "k", 1000)
+        assert caught.value.code == "TLS_FAILED"
+        for l in (lock, other, untrusted, misnamed):
             l.close(None)
     finally:
         server.stop()
@@ -112,15 +116,15 @@ def test_tls_mismatches_fail_within_the_timeouts(pki: Dict[str, str]) -> None:
     tls_server, plain_server = Memcached(*tls_args(pki)), Memcached()
     try:
         cases = [
-            opened(tls_server),
-            opened(plain_server, **{"connection.protocol": "memcacheds", "credential.ssl_ca_file": pki["ca"]}),
+            (opened(tls_server), "CONNECT_FAILED"),
+            (opened(plain_server, **{"connection.protocol": "memcacheds", "credential.ssl_ca_file": pki["ca"]}), "TLS_FAILED"),
         ]
-        for lock in cases:
+        for lock, code in cases:
             started = time.monotonic()
             with pytest.raises(errors.ConnectionException) as caught:
                 lock.try_acquire_lock(None, "k", 1000)
-            assert time.monotonic() - started < 4, "bounded by options.reconnect plus a margin"
-            assert "TLS" in str(caught.value)
+            assert time.monotonic() - started < 1.5, "bounded by options.reconnect and options.timeout (1 s), with a margin"
+            assert caught.value.code == code and "TLS" in str(caught.value), str(caught.value)
             lock.close(None)
     finally:
         tls_server.stop()
@@ -134,8 +138,9 @@ def test_mutual_tls_and_insecure_mode(pki: Dict[str, str], caplog: pytest.LogCap
         with_cert = opened(server, **tls, **{"credential.ssl_crt_file": pki["client_cert"], "credential.ssl_key_file": pki["client_key"]})
         assert with_cert.try_acquire_lock(None, "py-mtls", 10_000)
         without = opened(server, **tls)
-        with pytest.raises(errors.ConnectionException):
+        with pytest.raises(errors.ConnectionException) as caught:
             without.try_acquire_lock(None, "py-mtls-2", 1000)
+        assert caught.value.code == "TLS_FAILED" and "certificate" in str(caught.value), str(caught.value)
         with caplog.at_level(logging.WARNING, logger="memlock"):
             insecure = opened(server, **{**tls, "credential.ssl_ca_file": pki["other_ca"], "credential.ssl_insecure": "true",
                                          "credential.ssl_crt_file": pki["client_cert"], "credential.ssl_key_file": pki["client_key"]})

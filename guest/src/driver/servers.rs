@@ -261,8 +261,12 @@ impl<S> Server<S> {
                     self.authenticate = true;
                 }
                 Err(error) => {
-                    let can_retry = matches!(error, TripError::Socket { sent: false, .. })
-                        && attempts_left > 0
+                    // A failed handshake fails the same way again; only a connection that did
+                    // not happen is retried.
+                    let can_retry = matches!(
+                        &error,
+                        TripError::Socket { sent: false, error } if !matches!(error, SocketError::Tls(_))
+                    ) && attempts_left > 0
                         && host.now_ns() < connect_deadline;
                     if !can_retry {
                         return Err(self.connect_failure(error, options));

@@ -33,16 +33,15 @@ impl<H: Host> MemcachedLock<H> {
                         )
                     })?;
                     for params in resolved {
-                        // The discovered location; protocol and credentials as configured
-                        // (a discovered value for them wins).
+                        // The discovered location; protocol and credentials as configured: a
+                        // discovered value cannot turn TLS off or change whose credentials go
+                        // where.
                         let mut params: crate::small_map::SmallMap<&str, &str> = params
                             .iter()
                             .map(|(k, v)| (k.as_str(), v.as_str()))
                             .collect();
                         for (k, v) in inherited {
-                            if params.get(k.as_str()).is_none() {
-                                params.insert(k.as_str(), v.as_str());
-                            }
+                            params.insert(k.as_str(), v.as_str());
                         }
                         let prefix = format!("discovery \"{key}\"");
                         match crate::config::connection_spec(&prefix, &params)? {

@@ -87,6 +87,11 @@ fn timeout(ms: u32) -> Duration {
 
 fn socket_error(e: &io::Error) -> SocketError {
     use io::ErrorKind::*;
+    // A TLS failure after the handshake: with TLS 1.3 a server that refuses the client's
+    // certificate says so in an alert the first read receives.
+    if let Some(why) = crate::tls::failure(e) {
+        return SocketError::Tls(why);
+    }
     match e.kind() {
         ConnectionRefused | ConnectionReset | ConnectionAborted | NotFound | AddrNotAvailable
         | HostUnreachable | NetworkUnreachable => SocketError::Refused,

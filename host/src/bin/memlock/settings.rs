@@ -131,14 +131,20 @@ pub fn assemble(
         );
     }
     layers.push(sets);
-    if let Some(password) = password(password_file)? {
-        layers.push(vec![("credential.password".into(), password)]);
+    let mut merged = merge(layers);
+    // `--password-file` is always meant; `$MEMLOCK_PASSWORD` left in an environment only where
+    // a user name is configured (a config with a credential store key has no use for it).
+    let has_user = merged
+        .iter()
+        .any(|(k, _)| k.to_ascii_lowercase().ends_with("credential.username"));
+    if let Some(password) = password(password_file, has_user)? {
+        merged = merge(vec![merged, vec![("credential.password".into(), password)]]);
     }
-    Ok(merge(layers))
+    Ok(merged)
 }
 
-/// The password from `--password-file` (its first line) or `$MEMLOCK_PASSWORD`.
-fn password(file: Option<&Path>) -> anyhow::Result<Option<String>> {
+/// The password from `--password-file` (its first line) or, when `from_env`, `$MEMLOCK_PASSWORD`.
+fn password(file: Option<&Path>, from_env: bool) -> anyhow::Result<Option<String>> {
     if let Some(path) = file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the password file {}", path.display()))?;
@@ -147,6 +153,9 @@ fn password(file: Option<&Path>) -> anyhow::Result<Option<String>> {
             bail!("the password file {} is empty", path.display());
         }
         return Ok(Some(line.to_owned()));
+    }
+    if !from_env {
+        return Ok(None);
     }
     Ok(std::env::var("MEMLOCK_PASSWORD")
         .ok()
