@@ -139,24 +139,29 @@ async fn floor(stream: &mut TcpStream, n: usize, out: &mut Vec<Duration>) {
 pub async fn peer(client: &mut Client, n: usize, out: &mut Vec<Duration>) {
     for _ in 0..n {
         let t = Instant::now();
-        let stored = client
-            .meta_set(
-                "peer-lock",
-                "0123456789abcdef0123456789abcdef",
-                false,
-                None,
-                Some(&["T11", "ME", "c"]),
-            )
-            .await
-            .expect("ms");
-        let cas = stored.and_then(|v| v.cas).expect("acquired with a CAS");
-        let c = format!("C{cas}");
-        client
-            .meta_delete("peer-lock", false, None, Some(&[c.as_str()]))
-            .await
-            .expect("md");
+        peer_cycle(client, "peer-lock").await;
         out.push(t.elapsed());
     }
+}
+
+/// The peer's acquire + release of a free `key`: `ms … ME c`, then `md … C<cas>`.
+pub async fn peer_cycle(client: &mut Client, key: &str) {
+    let stored = client
+        .meta_set(
+            key,
+            "0123456789abcdef0123456789abcdef",
+            false,
+            None,
+            Some(&["T11", "ME", "c"]),
+        )
+        .await
+        .expect("ms");
+    let cas = stored.and_then(|v| v.cas).expect("acquired with a CAS");
+    let c = format!("C{cas}");
+    client
+        .meta_delete(key, false, None, Some(&[c.as_str()]))
+        .await
+        .expect("md");
 }
 
 /// The lock's core natively: same logic and protocol, no WebAssembly boundary.
