@@ -97,6 +97,26 @@ impl Connection {
     }
 }
 
+/// Writes all of `request`, entering the runtime only when the socket cannot take it at once.
+fn write(
+    runtime: &Runtime,
+    stream: &Connection,
+    request: &[u8],
+    deadline: Instant,
+) -> Result<(), SocketError> {
+    let mut written = 0;
+    while written < request.len() {
+        match stream.socket.try_write(&request[written..]) {
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                stream.wait(runtime, Interest::WRITABLE, deadline)?
+            }
+            Err(e) => return Err(error(&e)),
+        }
+    }
+    Ok(())
+}
+
 impl Host for NativeHost {
     type Stream = Connection;
 
@@ -139,17 +159,18 @@ impl Host for NativeHost {
         reply: &mut Vec<u8>,
     ) -> Result<(), SocketError> {
         let deadline = Instant::now() + Duration::from_millis(timeout_ms.into());
-        let mut written = 0;
-        while written < request.len() {
-            match stream.socket.try_write(&request[written..]) {
-                Ok(n) => written += n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    stream.wait(&self.runtime, Interest::WRITABLE, deadline)?
-                }
-                Err(e) => return Err(error(&e)),
-            }
-        }
+        write(&self.runtime, stream, request, deadline)?;
         read(&self.runtime, stream, max_bytes, deadline, reply)
+    }
+
+    fn send(
+        &self,
+        stream: &Self::Stream,
+        request: &[u8],
+        timeout_ms: u32,
+    ) -> Result<(), SocketError> {
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms.into());
+        write(&self.runtime, stream, request, deadline)
     }
 
     /// Reads what is there straight into the connection's buffer; enters the runtime to wait

@@ -119,6 +119,15 @@ impl Host for WitHost {
         Ok(())
     }
 
+    fn send(
+        &self,
+        stream: &Self::Stream,
+        request: &[u8],
+        timeout_ms: u32,
+    ) -> Result<(), SocketError> {
+        stream.send(request, timeout_ms).map_err(socket_error)
+    }
+
     fn receive(
         &self,
         stream: &Self::Stream,
@@ -221,6 +230,7 @@ fn to_wit_error(e: LockError) -> wit::LockError {
             Code::Cancelled => wit::ErrorCode::Cancelled,
             Code::Unauthorized => wit::ErrorCode::Unauthorized,
             Code::TlsFailed => wit::ErrorCode::TlsFailed,
+            Code::NoQuorum => wit::ErrorCode::NoQuorum,
         },
         message: e.message,
         correlation_id: e.correlation_id,

@@ -106,7 +106,22 @@ pub struct Options {
     pub drift_ms: u64,
     /// Which server owns a key when there are several (`jump` or `rendezvous`).
     pub sharding: Sharding,
+    /// `shard` (a key lives on one server) or `quorum` (on every server; a majority decides).
+    pub mode: Mode,
+    /// Quorum mode: the longest ttl, ms; and how long a server process must have run before it
+    /// counts toward a majority (a restarted process has forgotten the locks it held).
+    pub max_lease: u64,
 }
+
+/// How the configured servers hold a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Shard,
+    Quorum,
+}
+
+/// Fewest servers quorum mode accepts: with two, losing one loses the majority.
+pub const MIN_QUORUM_SERVERS: usize = 3;
 
 impl Default for Options {
     fn default() -> Self {
@@ -125,6 +140,8 @@ impl Default for Options {
             drift_ppm: 10_000,
             drift_ms: 2,
             sharding: Sharding::Jump,
+            mode: Mode::Shard,
+            max_lease: 30_000,
         }
     }
 }
@@ -147,10 +164,32 @@ impl LockConfig {
             .iter()
             .map(|(k, v)| (k.as_ref().trim().to_ascii_lowercase(), v.as_ref().trim()))
             .collect();
-        Ok(LockConfig {
+        let config = LockConfig {
             connections: connections(&map)?,
             options: options(&map)?,
-        })
+        };
+        // With discovery the count is known at `open`, which checks again.
+        let explicit = config
+            .connections
+            .iter()
+            .all(|c| matches!(c, ConnectionSpec::Endpoint(_)));
+        if explicit && !config.connections.is_empty() {
+            config.check_quorum(config.connections.len())?;
+        }
+        Ok(config)
+    }
+
+    /// Quorum mode needs at least [`MIN_QUORUM_SERVERS`] servers.
+    pub fn check_quorum(&self, servers: usize) -> Result<()> {
+        if self.options.mode == Mode::Quorum && servers < MIN_QUORUM_SERVERS {
+            return Err(LockError::config(
+                "options.mode",
+                format!(
+                    "quorum needs at least {MIN_QUORUM_SERVERS} servers (an odd number is best), got {servers}"
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -388,6 +427,19 @@ fn options(map: &SmallMap<String, &str>) -> Result<Options> {
             "idle" => o.idle = int(key, value, 0, 24 * HOUR_MS)?,
             "drift_factor" => o.drift_ppm = fraction_ppm(key, value)?,
             "drift_ms" => o.drift_ms = int(key, value, 0, HOUR_MS)?,
+            "mode" => {
+                o.mode = match value.to_ascii_lowercase().as_str() {
+                    "shard" => Mode::Shard,
+                    "quorum" => Mode::Quorum,
+                    _ => {
+                        return Err(LockError::config(
+                            key,
+                            format!("expected shard or quorum, got \"{value}\""),
+                        ));
+                    }
+                }
+            }
+            "max_lease" => o.max_lease = int(key, value, 1, 24 * HOUR_MS)?,
             "sharding" => {
                 o.sharding = match value.to_ascii_lowercase().as_str() {
                     "jump" => Sharding::Jump,

@@ -65,6 +65,9 @@ pub enum Code {
     /// The TLS handshake failed: the server's certificate did not verify, the server does not
     /// speak TLS, a certificate file cannot be read, or the host has no TLS.
     TlsFailed,
+    /// Quorum mode: too few servers answered, or counted (a process younger than
+    /// `options.max_lease`), for a majority.
+    NoQuorum,
 }
 
 impl Code {
@@ -90,6 +93,7 @@ impl Code {
             Code::Cancelled => "CANCELLED",
             Code::Unauthorized => "UNAUTHORIZED",
             Code::TlsFailed => "TLS_FAILED",
+            Code::NoQuorum => "NO_QUORUM",
         }
     }
 
@@ -103,9 +107,11 @@ impl Code {
             Code::InvalidKey | Code::InvalidTtl | Code::InvalidLease => Category::BadRequest,
             Code::LockTimeout | Code::LockLost => Category::Conflict,
             Code::Unsupported => Category::Unsupported,
-            Code::ConnectFailed | Code::Timeout | Code::ServerDown | Code::TlsFailed => {
-                Category::NoResponse
-            }
+            Code::ConnectFailed
+            | Code::Timeout
+            | Code::ServerDown
+            | Code::TlsFailed
+            | Code::NoQuorum => Category::NoResponse,
             Code::Unauthorized => Category::Unauthorized,
             Code::Protocol | Code::ServerError | Code::ClientError => Category::FailedInvocation,
         }

@@ -19,7 +19,7 @@
 
 use crate::prelude::*;
 
-use crate::config::LockConfig;
+use crate::config::{LockConfig, Mode};
 use crate::driver::servers::{Answer, Outcome, Servers, TripFailure};
 use crate::driver::{Host, ms_to_ns};
 use crate::error::{Code, LockError, Result};
@@ -108,6 +108,10 @@ impl<H: Host> MemcachedLock<H> {
         let endpoints = self
             .resolve(correlation_id)
             .and_then(|endpoints| self.resolve_credentials(correlation_id, endpoints))
+            .and_then(|endpoints| {
+                self.config.check_quorum(endpoints.len())?;
+                Ok(endpoints)
+            })
             .map_err(|e| e.with_correlation(correlation_id))?;
         self.servers = Some(Servers::new(endpoints, self.config.options.clone()));
         Ok(())
@@ -207,6 +211,9 @@ impl<H: Host> MemcachedLock<H> {
         let index = self.servers_or_not_opened()?.index_for(raw_key);
         let key = LockKey::new(raw_key, options.max_key_size)?;
         let ttl = Ttl::new(ttl_ms, options.max_expiration)?;
+        if options.mode == Mode::Quorum {
+            return self.try_acquire_quorum(raw_key, key, ttl);
+        }
         self.clean_orphans(index);
         let token = OwnerToken::new(|| self.host.random_u64());
         let token_hex = token.hex();
@@ -313,6 +320,9 @@ impl<H: Host> MemcachedLock<H> {
         let index = self.servers_or_not_opened()?.index_for(&lease.key);
         let key = LockKey::new(&lease.key, options.max_key_size)
             .map_err(|e| LockError::new(Code::InvalidLease, e.message))?;
+        if options.mode == Mode::Quorum {
+            return self.release_quorum(lease, key);
+        }
         if lease.cas == 0 || !lease.server_process.is_known() {
             return self.delete_if_token(index, &key, &lease.owner_token);
         }
@@ -404,6 +414,9 @@ impl<H: Host> MemcachedLock<H> {
         let key = LockKey::new(&lease.key, options.max_key_size)
             .map_err(|e| LockError::new(Code::InvalidLease, e.message))?;
         let ttl = Ttl::new(ttl_ms, options.max_expiration)?;
+        if options.mode == Mode::Quorum {
+            return self.extend_quorum(lease, key, ttl);
+        }
         let lost = |why: &str| {
             LockError::new(
                 Code::LockLost,
@@ -500,6 +513,7 @@ fn unreachable_declined<T>() -> Result<T> {
 mod credentials;
 mod discovery;
 mod orphans;
+mod quorum;
 mod seed_api;
 #[cfg(test)]
 mod tests;

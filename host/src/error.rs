@@ -66,6 +66,7 @@ fn code_from_wit(code: bindings::ErrorCode) -> ErrorCode {
         W::Cancelled => ErrorCode::Cancelled,
         W::Unauthorized => ErrorCode::Unauthorized,
         W::TlsFailed => ErrorCode::TlsFailed,
+        W::NoQuorum => ErrorCode::NoQuorum,
     }
 }
 

@@ -212,6 +212,23 @@ impl GuestConnection for Stream {
         self.round_trip(&request, max_bytes, deadline(timeout_ms))
     }
 
+    fn send(&self, request: Vec<u8>, timeout_ms: u32) -> Result<(), SocketError> {
+        let deadline = deadline(timeout_ms);
+        match self {
+            Stream::Bridged(stream) => {
+                let timeout_ms = left(deadline)?.as_millis().clamp(1, u128::from(u32::MAX)) as u32;
+                tls_bridge::send(*stream, &request, timeout_ms)
+            }
+            Stream::Tcp { stream, .. } => {
+                let mut stream = stream.borrow_mut();
+                stream
+                    .set_write_timeout(Some(left(deadline)?))
+                    .map_err(|e| socket_error(&e))?;
+                stream.write_all(&request).map_err(|e| socket_error(&e))
+            }
+        }
+    }
+
     fn receive(&self, max_bytes: u32, timeout_ms: u32) -> Result<Vec<u8>, SocketError> {
         self.round_trip(&[], max_bytes, deadline(timeout_ms))
     }

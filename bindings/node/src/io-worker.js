@@ -153,6 +153,17 @@ function serve(port, mailbox) {
         awaitBytes(c, m.seq, m.max, m.timeout);
         break;
       }
+      case 'send': {
+        // Written to the socket's buffer: the reply is read by a later `receive`.
+        const c = connections.get(m.id);
+        if (!c) reply(m.seq, STATUS.other, 0);
+        else if (c.error || c.ended) reply(m.seq, c.error ? errorStatus(c.error) : STATUS.closed, 0);
+        else {
+          c.socket.write(m.request);
+          reply(m.seq, STATUS.ok, 0);
+        }
+        break;
+      }
       case 'drop': {
         const c = connections.get(m.id);
         if (c) {

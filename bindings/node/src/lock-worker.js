@@ -62,6 +62,9 @@ class Connection {
     const n = ioCall({ op: 'exchange', id: this.#id, request, max: maxBytes, timeout: timeoutMs }, timeoutMs);
     return data.slice(0, n);
   }
+  send(request, timeoutMs) {
+    ioCall({ op: 'send', id: this.#id, request, timeout: timeoutMs }, timeoutMs);
+  }
   receive(maxBytes, timeoutMs) {
     const n = ioCall({ op: 'receive', id: this.#id, max: maxBytes, timeout: timeoutMs }, timeoutMs);
     return data.slice(0, n);

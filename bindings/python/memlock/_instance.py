@@ -76,6 +76,7 @@ class Instance:
             with root.add_instance("memlock:lock/tls-bridge@0.1.0") as bridge:
                 bridge.add_func("open", self.tls.open)
                 bridge.add_func("exchange", self.tls.exchange)
+                bridge.add_func("send", self.tls.send)
                 bridge.add_func("receive", self.tls.receive)
                 bridge.add_func("close", self.tls.close)
             with root.add_instance("memlock:lock/interrupt@0.1.0") as interrupt:

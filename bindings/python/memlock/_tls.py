@@ -146,6 +146,19 @@ class TlsBridge:
             return _error("closed")
         return data
 
+    def send(self, _store: Any, number: int, request: bytes, timeout_ms: int) -> Any:
+        stream = self._streams.get(number)
+        if stream is None:
+            return _error("other")
+        try:
+            stream.settimeout(max(timeout_ms, 1) / 1000)
+            stream.sendall(bytes(request))
+        except socket.timeout:
+            return _error("timed-out")
+        except (ConnectionError, ssl.SSLError, OSError):
+            return _error("closed")
+        return None
+
     def receive(self, store: Any, number: int, max_bytes: int, timeout_ms: int) -> Any:
         return self.exchange(store, number, b"", max_bytes, timeout_ms)
 

@@ -34,6 +34,13 @@ const _: () = assert!(INCARNATION_KEY.len() > crate::key::RESERVED_PREFIX.len())
 /// Longest incarnation value read (ours are 16 hex digits).
 const MAX_INCARNATION_VALUE: usize = 256;
 
+/// How far memcached's `uptime` can run ahead of the process's true age, in seconds: 2 from its
+/// start set in the past, 1 from whole-second ticks.
+pub const UPTIME_AHEAD_S: u64 = 3;
+
+/// Why a TLS connection failed when the server hung up at its first request.
+const CLOSED_AFTER_TLS: &str = "the server closed the connection right after the TLS handshake (a server that verifies clients needs credential.ssl_crt_file and credential.ssl_key_file, with a certificate its CA signed)";
+
 /// Bytes asked of the host per receive.
 const READ_CHUNK: u32 = 4096;
 
@@ -53,6 +60,10 @@ pub struct Connection<S> {
     /// item) when the connection opened.
     pub process: ServerProcess,
     pub last_used_ns: u64,
+    /// The process's uptime (`stats`, whole seconds, so never more than its true age) and the
+    /// host's clock when it was read: how long the process has run, for quorum mode.
+    uptime_s: u64,
+    opened_ns: u64,
 }
 
 impl<S> Connection<S> {
@@ -86,12 +97,25 @@ impl<S> Connection<S> {
             request: Vec::with_capacity(128),
             process: ServerProcess::default(),
             last_used_ns: now,
+            uptime_s: 0,
+            opened_ns: now,
         };
         let deadline = now.saturating_add(reply_timeout_ns);
         // The handshake carries no lock command, so its failure never leaves a lock behind.
+        let tls = endpoint.security.tls.is_some();
         conn.process = conn
             .handshake(host, credential, now, deadline)
             .map_err(|e| match e {
+                // The TLS handshake passed, and the server hung up at the first request: with
+                // TLS 1.3 that is how a server that verifies clients refuses a certificate (its
+                // alert may arrive first, or only the reset, depending on timing).
+                TripError::Socket {
+                    error: SocketError::Closed | SocketError::Refused,
+                    ..
+                } if tls => TripError::Socket {
+                    error: SocketError::Tls(CLOSED_AFTER_TLS.into()),
+                    sent: false,
+                },
                 TripError::Socket { error, .. } => TripError::Socket { error, sent: false },
                 other => other,
             })?;
@@ -129,16 +153,17 @@ impl<S> Connection<S> {
             } else {
                 0
             };
-            let Some((process, used)) = parse_stats(&buf[stored..])? else {
+            let Some((process, uptime, used)) = parse_stats(&buf[stored..])? else {
                 return Ok(None);
             };
             let used = stored + used;
             Ok(parse_meta(&buf[used..], MAX_INCARNATION_VALUE)?
-                .map(|(reply, more)| ((process, reply), used + more)))
+                .map(|(reply, more)| ((process, uptime, reply), used + more)))
         });
         // The credentials travelled in `out`: it is not kept.
         out.fill(0);
-        let (mut process, mut lookup) = trip?;
+        let (mut process, uptime, mut lookup) = trip?;
+        self.uptime_s = uptime;
         for attempt in 0..3 {
             if lookup.opaque != Some(0) {
                 return Err(TripError::Protocol(ProtocolError::OpaqueMismatch {
@@ -207,6 +232,83 @@ impl<S> Connection<S> {
         self.round_trip(host, &out, host.now_ns(), deadline, |buf| {
             parse_meta(buf, MAX_INCARNATION_VALUE)
         })
+    }
+
+    /// How long the server process has run at `now_ns`, at least. memcached 1.6 sets its start
+    /// two seconds in the past (a fresh process reports `uptime 2`) and counts whole seconds, so
+    /// [`UPTIME_AHEAD_S`] come off its uptime.
+    pub fn process_age_ns(&self, now_ns: u64) -> u64 {
+        self.uptime_s
+            .saturating_sub(UPTIME_AHEAD_S)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(now_ns.saturating_sub(self.opened_ns))
+    }
+
+    /// Writes `request` before `deadline_ns` without reading its reply ([`Self::read_meta`] reads
+    /// it): several servers' requests go out before any reply is awaited.
+    pub fn send_meta<H: Host<Stream = S>>(
+        &mut self,
+        host: &H,
+        request: &Request<'_>,
+        now_ns: u64,
+        deadline_ns: u64,
+    ) -> Result<(), TripError> {
+        let mut out = core::mem::take(&mut self.request);
+        out.clear();
+        request.encode(&mut out);
+        let sent = host
+            .send(&self.stream, &out, remaining_ms(now_ns, deadline_ns))
+            .map_err(|error| TripError::Socket { error, sent: true });
+        self.request = out;
+        sent
+    }
+
+    /// Reads the meta reply to the request [`Self::send_meta`] wrote, before `deadline_ns`, and
+    /// checks its opaque. It reads at least once even past the deadline: replies of a round are
+    /// read one server after another, and one that arrived while a slower server was awaited
+    /// must not be missed.
+    pub fn read_meta<H: Host<Stream = S>>(
+        &mut self,
+        host: &H,
+        opaque: Option<u32>,
+        max_value: usize,
+        deadline_ns: u64,
+    ) -> Result<MetaReply, TripError> {
+        let mut read_once = false;
+        loop {
+            if let Some((reply, used)) =
+                parse_meta(&self.buffer, max_value).map_err(TripError::Protocol)?
+            {
+                self.buffer.drain(..used);
+                if let Some(expected) = opaque
+                    && reply.opaque != Some(expected)
+                {
+                    return Err(TripError::Protocol(ProtocolError::OpaqueMismatch {
+                        expected,
+                        got: reply.opaque,
+                    }));
+                }
+                self.last_used_ns = host.now_ns();
+                return Ok(reply);
+            }
+            let now = host.now_ns();
+            if now >= deadline_ns && read_once {
+                return Err(TripError::Socket {
+                    error: SocketError::TimedOut,
+                    sent: true,
+                });
+            }
+            read_once = true;
+            let before = self.buffer.len();
+            host.receive(
+                &self.stream,
+                READ_CHUNK,
+                remaining_ms(now, deadline_ns),
+                &mut self.buffer,
+            )
+            .map_err(|error| TripError::Socket { error, sent: true })?;
+            self.check_progress(before)?;
+        }
     }
 
     /// Sends `request` and reads its meta reply, all before `deadline_ns`. `now_ns` is the
@@ -371,6 +473,11 @@ mod tests {
             };
             *self.pending.borrow_mut() = answer.to_vec();
             self.next_byte(reply)
+        }
+
+        fn send(&self, _: &(), _: &[u8], _: u32) -> Result<(), SocketError> {
+            self.calls.borrow_mut().push("send");
+            Ok(())
         }
 
         fn receive(&self, _: &(), _: u32, _: u32, reply: &mut Vec<u8>) -> Result<(), SocketError> {

@@ -62,6 +62,14 @@ pub trait Host {
         timeout_ms: u32,
         reply: &mut Vec<u8>,
     ) -> Result<(), SocketError>;
+    /// Writes all of `request` within `timeout_ms`, reading nothing (several servers' requests
+    /// go out before any reply is awaited).
+    fn send(
+        &self,
+        stream: &Self::Stream,
+        request: &[u8],
+        timeout_ms: u32,
+    ) -> Result<(), SocketError>;
     /// More of a reply: appends between 1 and `max_bytes` bytes to `reply`.
     fn receive(
         &self,

@@ -131,27 +131,59 @@ impl<S> Servers<S> {
         only_on: Option<&ServerProcess>,
         now: u64,
     ) -> Result<Option<Answer>, TripFailure> {
+        self.servers[index].refuse_if_down(now)?;
         let options = &self.options;
         let server = &mut self.servers[index];
-        if let Some(until) = server.down_until_ns
-            && now < until
-        {
-            return Err(TripFailure {
-                error: LockError::new(
-                    Code::ServerDown,
-                    format!(
-                        "server {} is marked down after {} failures; next try in {} ms",
-                        server.endpoint,
-                        server.consecutive_failures,
-                        (until - now).div_ceil(1_000_000)
-                    ),
-                ),
-                outcome: Outcome::NotApplied,
-            });
-        }
         let result = server.round_trip(host, options, request, idempotent, only_on, now);
-        match &result {
-            Ok(_) => {
+        self.note(host, index, result.as_ref().map(|_| ()));
+        result
+    }
+
+    /// A connection to server `index` for one request of a round that goes to several servers
+    /// before any reply is read (quorum mode): pooled, or opened now. Give it back with
+    /// [`Self::answered`] or [`Self::failed`].
+    pub fn take<H: Host<Stream = S>>(
+        &mut self,
+        host: &H,
+        index: usize,
+        now: u64,
+    ) -> Result<Connection<S>, TripFailure> {
+        self.servers[index].refuse_if_down(now)?;
+        let result = self.servers[index].checkout(host, &self.options, now);
+        self.note(host, index, result.as_ref().map(|_| ()));
+        result.map(|(conn, _)| conn)
+    }
+
+    /// The server answered on `conn`: it is pooled again and counts as alive.
+    pub fn answered<H: Host<Stream = S>>(&mut self, host: &H, index: usize, conn: Connection<S>) {
+        self.servers[index].checkin(conn, &self.options);
+        self.note(host, index, Ok(()));
+    }
+
+    /// A request of a round failed on server `index` (its connection is dropped): the failure,
+    /// counted against the server as a round trip's would be.
+    pub fn failed<H: Host<Stream = S>>(
+        &mut self,
+        host: &H,
+        index: usize,
+        error: TripError,
+    ) -> TripFailure {
+        let failure = self.servers[index].failure(error, &self.options);
+        self.note(host, index, Err(&failure));
+        failure
+    }
+
+    /// Failure marking after an operation on server `index`.
+    fn note<H: Host<Stream = S>>(
+        &mut self,
+        host: &H,
+        index: usize,
+        result: Result<(), &TripFailure>,
+    ) {
+        let options = &self.options;
+        let server = &mut self.servers[index];
+        match result {
+            Ok(()) => {
                 server.consecutive_failures = 0;
                 server.down_until_ns = None;
             }
@@ -164,7 +196,6 @@ impl<S> Servers<S> {
             }
             Err(_) => {}
         }
-        result
     }
 }
 
@@ -180,6 +211,25 @@ impl TripFailure {
 }
 
 impl<S> Server<S> {
+    /// `SERVER_DOWN` while the server is marked down.
+    fn refuse_if_down(&self, now: u64) -> Result<(), TripFailure> {
+        match self.down_until_ns {
+            Some(until) if now < until => Err(TripFailure {
+                error: LockError::new(
+                    Code::ServerDown,
+                    format!(
+                        "server {} is marked down after {} failures; next try in {} ms",
+                        self.endpoint,
+                        self.consecutive_failures,
+                        (until - now).div_ceil(1_000_000)
+                    ),
+                ),
+                outcome: Outcome::NotApplied,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     fn round_trip<H: Host<Stream = S>>(
         &mut self,
         host: &H,

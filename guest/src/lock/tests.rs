@@ -214,6 +214,8 @@ struct Scripted {
     server: Rc<RefCell<Server>>,
     now: RefCell<u64>,
     random: RefCell<u64>,
+    /// Replies to requests `send` wrote, for `receive`.
+    unread: RefCell<Vec<u8>>,
 }
 
 impl Scripted {
@@ -221,6 +223,7 @@ impl Scripted {
         Scripted {
             cancel_sleeps: std::cell::Cell::new(false),
             server,
+            unread: RefCell::new(Vec::new()),
             now: RefCell::new(1_000_000_000),
             // Each client its own random sequence, as real clients have.
             random: RefCell::new(
@@ -262,13 +265,31 @@ impl Host for Scripted {
         Ok(())
     }
 
+    fn send(&self, stream: &u64, request: &[u8], _timeout_ms: u32) -> Result<(), SocketError> {
+        let reply = self.server.borrow_mut().exchange(*stream, request);
+        match reply {
+            // A stalled request: nothing to read later.
+            Err(SocketError::TimedOut) => Ok(()),
+            Err(e) => Err(e),
+            Ok(bytes) => {
+                self.unread.borrow_mut().extend(bytes);
+                Ok(())
+            }
+        }
+    }
+
     fn receive(
         &self,
         _stream: &u64,
         _max_bytes: u32,
         timeout_ms: u32,
-        _reply: &mut Vec<u8>,
+        reply: &mut Vec<u8>,
     ) -> Result<(), SocketError> {
+        let mut unread = self.unread.borrow_mut();
+        if !unread.is_empty() {
+            reply.append(&mut unread);
+            return Ok(());
+        }
         *self.now.borrow_mut() += u64::from(timeout_ms) * 1_000_000;
         Err(SocketError::TimedOut)
     }

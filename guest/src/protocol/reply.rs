@@ -260,8 +260,9 @@ pub fn parse_meta(
     Ok(Some((reply, total)))
 }
 
-/// Parses a whole `stats` reply into the server process (incarnation 0 until the handshake reads it).
-pub fn parse_stats(buf: &[u8]) -> Result<Option<(ServerProcess, usize)>, ProtocolError> {
+/// Parses a whole `stats` reply into the server process (incarnation 0 until the handshake reads
+/// it) and its uptime in seconds (how long ago it started, by its own clock).
+pub fn parse_stats(buf: &[u8]) -> Result<Option<(ServerProcess, u64, usize)>, ProtocolError> {
     let mut pos = 0;
     let (mut pid, mut time, mut uptime) = (None, None, None);
     for _ in 0..=MAX_STAT_LINES {
@@ -285,7 +286,7 @@ pub fn parse_stats(buf: &[u8]) -> Result<Option<(ServerProcess, usize)>, Protoco
                 started_at,
                 incarnation: 0,
             };
-            return Ok(Some((process, pos)));
+            return Ok(Some((process, uptime, pos)));
         }
         let mut parts = line.splitn(3, |&b| b == b' ');
         let (Some(b"STAT"), Some(name), Some(value)) = (parts.next(), parts.next(), parts.next())
@@ -417,7 +418,7 @@ mod tests {
     fn stats_give_identity() {
         let reply =
             b"STAT pid 42\r\nSTAT uptime 10\r\nSTAT time 1000\r\nSTAT version 1.6.18\r\nEND\r\n";
-        let (id, n) = parse_stats(reply).expect("ok").expect("complete");
+        let (id, _, n) = parse_stats(reply).expect("ok").expect("complete");
         assert_eq!(
             (id, n),
             (

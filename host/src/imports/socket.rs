@@ -78,6 +78,19 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// Writes all of `request` within `timeout_ms`; reads nothing.
+    async fn send(&mut self, request: &[u8], timeout_ms: u32) -> Result<(), SocketError> {
+        let Connection { stream, timer, .. } = self;
+        let timer = arm(timer, Instant::now() + timeout(timeout_ms));
+        tokio::select! {
+            biased;
+            written = stream.write_all(request) => written.map_err(|e| socket_error(&e)),
+            () = timer => Err(SocketError::TimedOut),
+        }
+    }
+}
+
 /// Largest single read handed to the component.
 const MAX_READ: usize = 64 * 1024;
 
@@ -174,6 +187,16 @@ impl HostConnection for HostState {
     ) -> wasmtime::Result<Result<Vec<u8>, SocketError>> {
         let connection = self.table.get_mut(&stream)?;
         Ok(connection.exchange(&request, max_bytes, timeout_ms).await)
+    }
+
+    async fn send(
+        &mut self,
+        stream: Resource<Connection>,
+        request: Vec<u8>,
+        timeout_ms: u32,
+    ) -> wasmtime::Result<Result<(), SocketError>> {
+        let connection = self.table.get_mut(&stream)?;
+        Ok(connection.send(&request, timeout_ms).await)
     }
 
     async fn receive(

@@ -1,0 +1,378 @@
+//! Quorum mode (`options.mode=quorum`): one lock held across every configured server, granted by
+//! a majority, so that losing a minority of servers loses neither the lock nor its safety.
+//!
+//! - **Acquire**: the owner token is stored (`ms … ME`, add) on every server; every request is
+//!   written before any reply is read ([`Connection::send_meta`]), so a round costs the slowest
+//!   reply, not the sum. The lock is held only if a majority *of all configured servers* stored
+//!   it and validity is left: the lease's validity runs from before the first request was sent,
+//!   minus the drift allowance, so the time the round took is already subtracted. Otherwise every
+//!   server that stored the token gets an owner-checked delete (`md … C<cas>`), and an acquire
+//!   whose outcome is unknown on a server (a timeout) is remembered as an orphan there.
+//! - **Restarts**: memcached forgets everything when it restarts, so a server that restarted
+//!   while a lock was held could grant it again and help a second owner to a majority. A server
+//!   process counts toward a majority only once it has run `options.max_lease` (its uptime, read
+//!   at the handshake, plus the time since), and every ttl is at most `max_lease`: whatever it
+//!   granted before its restart has expired everywhere before it counts again. The price: a
+//!   cluster that starts cold, or restarts whole, grants nothing for `max_lease`.
+//! - **Release and extend** find the lease's item on every server by its owner token (`mg`, then
+//!   `md`/`ms … C<cas>` on the servers that hold it), in two rounds. An extension holds only if
+//!   a majority (of servers that count) took it; its validity runs from before its first round.
+//! - **Fencing tokens** are not offered: each server's CAS counter is its own, and no single
+//!   number orders acquisitions across a majority that changes. A quorum lease's fencing token is
+//!   zero.
+
+use crate::prelude::*;
+
+use super::MemcachedLock;
+use crate::driver::Host;
+use crate::driver::servers::{Outcome, TripFailure};
+use crate::error::{Code, LockError, Result};
+use crate::key::LockKey;
+use crate::lease::{FencingToken, Lease, OwnerToken};
+use crate::protocol::{MetaReply, MetaStatus, Request, ServerProcess};
+use crate::ttl::Ttl;
+
+/// What one server answered in a round.
+enum Reply {
+    Answered {
+        reply: MetaReply,
+        /// The server process has run at least `max_lease`.
+        counts: bool,
+        /// How long it has run, when it does not count yet.
+        age_ns: u64,
+    },
+    Failed(TripFailure),
+}
+
+/// A server holding a lease's item: its index, the item's CAS, whether it counts.
+type Holder = (usize, u64, bool);
+
+/// Servers needed for a majority of `n`.
+pub fn majority(n: usize) -> usize {
+    n / 2 + 1
+}
+
+impl<H: Host> MemcachedLock<H> {
+    /// One request per server (`request(index, opaque)`), all written before any reply is read.
+    fn round<'k>(
+        &mut self,
+        request: &dyn Fn(usize, u32) -> Option<Request<'k>>,
+        now: u64,
+    ) -> Result<Vec<(usize, Reply)>> {
+        let options = self.config.options.clone();
+        let max_lease_ns = crate::driver::ms_to_ns(options.max_lease);
+        let timeout_ns = crate::driver::ms_to_ns(options.timeout);
+        let servers = self.servers.as_mut().ok_or_else(not_opened)?;
+        let mut sent = Vec::new();
+        let mut replies = Vec::new();
+        for index in 0..servers.len() {
+            let opaque = {
+                self.next_opaque = self.next_opaque.wrapping_add(1);
+                self.next_opaque
+            };
+            let Some(request) = request(index, opaque) else {
+                continue;
+            };
+            // A connection not in the pool is opened here, before the request goes out: a
+            // server that stalls while connecting delays the round by its connect timeout.
+            let now = if sent.is_empty() && replies.is_empty() {
+                now
+            } else {
+                self.host.now_ns()
+            };
+            match servers.take(&self.host, index, now) {
+                Ok(mut conn) => {
+                    let now = self.host.now_ns();
+                    match conn.send_meta(&self.host, &request, now, now.saturating_add(timeout_ns))
+                    {
+                        Ok(()) => sent.push((index, conn, opaque)),
+                        Err(error) => replies.push((
+                            index,
+                            Reply::Failed(servers.failed(&self.host, index, error)),
+                        )),
+                    }
+                }
+                Err(failure) => replies.push((index, Reply::Failed(failure))),
+            }
+        }
+        // Every request is out: the replies get one `options.timeout` from here.
+        let deadline = self.host.now_ns().saturating_add(timeout_ns);
+        for (index, mut conn, opaque) in sent {
+            let reply = conn.read_meta(&self.host, Some(opaque), options.max_value, deadline);
+            let now = self.host.now_ns();
+            replies.push((
+                index,
+                match reply {
+                    Ok(reply) => {
+                        let age_ns = conn.process_age_ns(now);
+                        servers.answered(&self.host, index, conn);
+                        Reply::Answered {
+                            reply,
+                            counts: age_ns >= max_lease_ns,
+                            age_ns,
+                        }
+                    }
+                    Err(error) => Reply::Failed(servers.failed(&self.host, index, error)),
+                },
+            ));
+        }
+        Ok(replies)
+    }
+
+    pub(super) fn try_acquire_quorum(
+        &mut self,
+        raw_key: &[u8],
+        key: LockKey,
+        ttl: Ttl,
+    ) -> Result<Option<Lease>> {
+        let options = self.config.options.clone();
+        if ttl.ms() > options.max_lease {
+            return Err(LockError::new(
+                Code::InvalidTtl,
+                format!(
+                    "in quorum mode a ttl is at most options.max_lease ({} ms), got {} ms",
+                    options.max_lease,
+                    ttl.ms()
+                ),
+            ));
+        }
+        let n = self.servers.as_ref().ok_or_else(not_opened)?.len();
+        for index in 0..n {
+            self.clean_orphans(index);
+        }
+        let token = OwnerToken::new(|| self.host.random_u64());
+        let token_hex = token.hex();
+        let sent_at = self.host.now_ns();
+        let replies = self.round(
+            &|_, opaque| {
+                Some(Request::Add {
+                    key: &key,
+                    value: &token_hex,
+                    ttl_secs: ttl.wire_secs(),
+                    opaque,
+                })
+            },
+            sent_at,
+        )?;
+        let valid_until_ns = self.valid_until(sent_at, ttl);
+        let mut stored: Vec<(usize, u64)> = Vec::new();
+        let (mut votes, mut busy) = (0, 0);
+        let mut young: Option<(usize, u64)> = None;
+        let mut failure: Option<LockError> = None;
+        for (index, reply) in replies {
+            match reply {
+                Reply::Answered {
+                    reply,
+                    counts,
+                    age_ns,
+                } => match (reply.status, reply.cas) {
+                    (MetaStatus::Done, Some(cas)) if cas != 0 => {
+                        stored.push((index, cas));
+                        if counts {
+                            votes += 1;
+                        } else {
+                            young = Some((index, age_ns));
+                        }
+                    }
+                    (MetaStatus::Done, _) => {
+                        failure.get_or_insert(LockError::new(
+                            Code::Unsupported,
+                            "memcached runs with CAS disabled (-C); the lock needs CAS",
+                        ));
+                    }
+                    (MetaStatus::NotStored, _) => busy += 1,
+                    (status, _) => {
+                        failure.get_or_insert(LockError::new(
+                            Code::Protocol,
+                            format!("unexpected reply {status:?} to an add"),
+                        ));
+                    }
+                },
+                Reply::Failed(f) => {
+                    if f.outcome == Outcome::Unsettled {
+                        self.remember_orphan(key.clone(), token, index, sent_at, ttl);
+                    }
+                    failure.get_or_insert(f.error);
+                }
+            }
+        }
+        let now = self.host.now_ns();
+        if votes >= majority(n) && now < valid_until_ns {
+            return Ok(Some(Lease {
+                key: raw_key.to_vec(),
+                owner_token: token,
+                cas: 0,
+                server_process: ServerProcess::default(),
+                ttl_ms: ttl.ms(),
+                valid_until_ns,
+                fencing_token: FencingToken::default(),
+            }));
+        }
+        // Not held: take back what was stored, owner-checked by the CAS each store returned.
+        for (index, cas) in stored {
+            let opaque = self.opaque();
+            let request = Request::DeleteIfCas {
+                key: &key,
+                cas,
+                opaque,
+            };
+            if let Err(f) = self.trip(index, &request, true, None, self.host.now_ns())
+                && f.outcome == Outcome::Unsettled
+            {
+                self.remember_orphan(key.clone(), token, index, sent_at, ttl);
+            }
+        }
+        if busy > 0 {
+            return Ok(None);
+        }
+        if votes >= majority(n) {
+            return Err(LockError::new(
+                Code::NoQuorum,
+                "a majority stored the lock, but only after its validity had passed",
+            ));
+        }
+        if let Some((index, age_ns)) = young {
+            let endpoint = self
+                .servers
+                .as_ref()
+                .ok_or_else(not_opened)?
+                .endpoint(index);
+            return Err(LockError::new(
+                Code::NoQuorum,
+                format!(
+                    "no majority: memcached at {endpoint} started {}.{} s ago; a server counts after options.max_lease ({} ms)",
+                    age_ns / 1_000_000_000,
+                    age_ns / 100_000_000 % 10,
+                    self.config.options.max_lease
+                ),
+            ));
+        }
+        Err(match failure {
+            Some(e) => LockError::new(Code::NoQuorum, format!("no majority of {n} servers: {e}")),
+            None => LockError::new(Code::NoQuorum, format!("no majority of {n} servers")),
+        })
+    }
+
+    /// Finds the lease's item on every server by its owner token: `(index, cas)` of the servers
+    /// that hold it (and whether each counts), and the first failure.
+    fn holders(
+        &mut self,
+        key: &LockKey,
+        token: &OwnerToken,
+        now: u64,
+    ) -> Result<(Vec<Holder>, Option<LockError>)> {
+        let token_hex = token.hex();
+        let replies = self.round(&|_, opaque| Some(Request::Get { key, opaque }), now)?;
+        let mut found = Vec::new();
+        let mut failure = None;
+        for (index, reply) in replies {
+            match reply {
+                Reply::Answered { reply, counts, .. } => {
+                    match (reply.status, reply.value, reply.cas) {
+                        (MetaStatus::Value, Some(value), Some(cas)) if value == token_hex => {
+                            found.push((index, cas, counts))
+                        }
+                        (MetaStatus::Value | MetaStatus::Miss, _, _) => {}
+                        (status, _, _) => {
+                            failure.get_or_insert(LockError::new(
+                                Code::Protocol,
+                                format!("unexpected reply {status:?} to a get"),
+                            ));
+                        }
+                    }
+                }
+                Reply::Failed(f) => {
+                    failure.get_or_insert(f.error);
+                }
+            }
+        }
+        Ok((found, failure))
+    }
+
+    /// Deletes the lease's item wherever it still holds the lease's owner token. `true` if this
+    /// call deleted it on at least one server.
+    pub(super) fn release_quorum(&mut self, lease: &Lease, key: LockKey) -> Result<bool> {
+        let (found, failure) = self.holders(&key, &lease.owner_token, self.host.now_ns())?;
+        let cas_of = |index: usize| found.iter().find(|(i, _, _)| *i == index).map(|f| f.1);
+        let replies = self.round(
+            &|index, opaque| {
+                cas_of(index).map(|cas| Request::DeleteIfCas {
+                    key: &key,
+                    cas,
+                    opaque,
+                })
+            },
+            self.host.now_ns(),
+        )?;
+        let deleted = replies.iter().any(
+            |(_, r)| matches!(r, Reply::Answered { reply, .. } if reply.status == MetaStatus::Done),
+        );
+        match failure {
+            // Nothing could be checked anywhere: the caller must know the lock may still stand.
+            Some(e) if found.is_empty() && !deleted => Err(e),
+            _ => Ok(deleted),
+        }
+    }
+
+    /// Prolongs the lease on every server that still holds it; held only with a majority.
+    pub(super) fn extend_quorum(&mut self, lease: &Lease, key: LockKey, ttl: Ttl) -> Result<Lease> {
+        let options = self.config.options.clone();
+        if ttl.ms() > options.max_lease {
+            return Err(LockError::new(
+                Code::InvalidTtl,
+                format!(
+                    "in quorum mode a ttl is at most options.max_lease ({} ms), got {} ms",
+                    options.max_lease,
+                    ttl.ms()
+                ),
+            ));
+        }
+        let n = self.servers.as_ref().ok_or_else(not_opened)?.len();
+        let sent_at = self.host.now_ns();
+        let (found, _) = self.holders(&key, &lease.owner_token, sent_at)?;
+        let token_hex = lease.owner_token.hex();
+        let cas_of = |index: usize| found.iter().find(|(i, _, _)| *i == index).map(|f| f.1);
+        let replies = self.round(
+            &|index, opaque| {
+                cas_of(index).map(|cas| Request::Extend {
+                    key: &key,
+                    value: &token_hex,
+                    ttl_secs: ttl.wire_secs(),
+                    cas,
+                    opaque,
+                })
+            },
+            self.host.now_ns(),
+        )?;
+        let extended = replies
+            .iter()
+            .filter(|(_, r)| matches!(r, Reply::Answered { reply, .. } if reply.status == MetaStatus::Done))
+            .count();
+        let votes = replies
+            .iter()
+            .filter(|(_, r)| {
+                matches!(r, Reply::Answered { reply, counts: true, .. } if reply.status == MetaStatus::Done)
+            })
+            .count();
+        let valid_until_ns = self.valid_until(sent_at, ttl);
+        if votes >= majority(n) && self.host.now_ns() < valid_until_ns {
+            return Ok(Lease {
+                ttl_ms: ttl.ms(),
+                valid_until_ns,
+                ..lease.clone()
+            });
+        }
+        Err(LockError::new(
+            Code::LockLost,
+            format!(
+                "lease on {} is held by {votes} of {n} servers that count, not a majority (found on {}, extended on {extended})",
+                String::from_utf8_lossy(&lease.key),
+                found.len()
+            ),
+        ))
+    }
+}
+
+fn not_opened() -> LockError {
+    LockError::new(Code::NotOpened, "Connection is not opened")
+}
