@@ -6,5 +6,6 @@ pub mod latency;
 pub mod native;
 pub mod node;
 pub mod python;
+pub mod quorum;
 pub mod security;
 pub mod stats;

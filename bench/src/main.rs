@@ -17,9 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use memlock_bench::latency::{self, open_lock};
-use memlock_bench::security;
 use memlock_bench::stats::{Summary, micros, summarize};
 use memlock_bench::{node, python};
+use memlock_bench::{quorum, security};
 use memlock_host::Runtime;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -500,6 +500,22 @@ fn main() {
         );
     }
 
+    progress.show("quorum rows: 1, 3 and 5 servers (interleaved; waits for the servers to count)");
+    let quorum = rt.block_on(quorum::measure(runtime, n.min(3000)));
+    progress.clear();
+    for (name, summary) in [
+        ("quorum: acquire+release, 3 servers", &quorum.three),
+        ("quorum: acquire+release, 5 servers", &quorum.five),
+        ("single server (shard mode), same run", &quorum.single),
+    ] {
+        println!(
+            "| {name} | {:.1} | {:.1} | {:.2} × single server |",
+            micros(summary.median),
+            micros(summary.p99),
+            micros(summary.median) / micros(quorum.single.median)
+        );
+    }
+
     progress.show("contention: 8 workers on one key, 5 s");
     let contention = rt.block_on(contention(runtime, &addr, 8, Duration::from_secs(5)));
     progress.clear();
@@ -675,6 +691,11 @@ fn main() {
             format!("{:.2}×", cycle(&tls.tls_cycle) / cycle(&tls.plain_cycle)),
         ),
         (
+            "quorum cycle, 3 servers ≤ 1.5 × single-server cycle",
+            cycle(&quorum.three) <= 1.5 * cycle(&quorum.single),
+            format!("{:.2}×", cycle(&quorum.three) / cycle(&quorum.single)),
+        ),
+        (
             "release .wasm ≤ 150 KB",
             wasm <= 150_000,
             format!("{wasm} B"),
@@ -724,6 +745,11 @@ fn main() {
             "plaintext_cycle_median_us": micros(tls.plain_cycle.median),
             "first_acquire_median_us": micros(tls.tls_first.median),
             "plaintext_first_acquire_median_us": micros(tls.plain_first.median),
+        },
+        "quorum": {
+            "three_cycle_median_us": micros(quorum.three.median),
+            "five_cycle_median_us": micros(quorum.five.median),
+            "single_cycle_median_us": micros(quorum.single.median),
         },
         "simulation_sim_s_per_wall_s": sim,
         "component_bytes": wasm,
