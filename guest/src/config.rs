@@ -168,12 +168,19 @@ impl LockConfig {
             connections: connections(&map)?,
             options: options(&map)?,
         };
-        // With discovery the count is known at `open`, which checks again.
         let explicit = config
             .connections
             .iter()
             .all(|c| matches!(c, ConnectionSpec::Endpoint(_)));
-        if explicit && !config.connections.is_empty() {
+        if config.options.mode == Mode::Quorum && !explicit {
+            // A majority is a majority of one list: clients that discovered different lists
+            // could each hold a majority of their own.
+            return Err(LockError::config(
+                "options.mode",
+                "quorum mode needs its servers listed (connections.*), the same in every client; discovery is refused",
+            ));
+        }
+        if !config.connections.is_empty() {
             config.check_quorum(config.connections.len())?;
         }
         Ok(config)
@@ -612,6 +619,16 @@ mod tests {
             .is_err()
         );
         assert!(cfg(&[("connection.host", "m"), ("credential.passwd", "x")]).is_err());
+        // Quorum mode: at least three servers, listed (a majority of a discovered list means
+        // nothing to a client that discovered another).
+        assert!(cfg(&[("connection.host", "m"), ("options.mode", "quorum")]).is_err());
+        assert!(
+            cfg(&[
+                ("connection.discovery_key", "k"),
+                ("options.mode", "quorum")
+            ])
+            .is_err_and(|e| e.message.contains("discovery"))
+        );
         // A discovery key carries the protocol and credentials to what it resolves to.
         let c = cfg(&[
             ("connection.discovery_key", "k"),

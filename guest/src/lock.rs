@@ -289,11 +289,19 @@ impl<H: Host> MemcachedLock<H> {
             .saturating_add(ms_to_ns(timeout_ms as u64));
         let base_ns = ms_to_ns(self.config.options.retry_timeout);
         loop {
-            if let Some(lease) = self.try_acquire_inner(key, ttl_ms)? {
-                return Ok(lease);
-            }
+            // In quorum mode too few servers answering, or counting yet, is waited out like a
+            // busy key; at the deadline the caller learns why.
+            let no_quorum = match self.try_acquire_inner(key, ttl_ms) {
+                Ok(Some(lease)) => return Ok(lease),
+                Ok(None) => None,
+                Err(e) if e.code == Code::NoQuorum => Some(e),
+                Err(e) => return Err(e),
+            };
             let now = self.host.now_ns();
             if now >= deadline {
+                if let Some(e) = no_quorum {
+                    return Err(e);
+                }
                 return Err(LockError::new(
                     Code::LockTimeout,
                     format!(

@@ -90,10 +90,14 @@ async fn a_cold_cluster_grants_nothing_until_max_lease_then_locks() {
     // Each client judges a process's age from its own handshake, conservatively (memcached's
     // uptime runs up to 3 s ahead), so a second client waits for the servers to count too.
     let b = quorum_lock(&three, &[]).await;
-    for lock in [&a, &b] {
-        let warm = acquire_when_counted(lock, b"warm", 1000).await;
-        lock.release(None, &warm).await.expect("release");
-    }
+    // A blocking acquire waits a cold cluster out, as it waits for a busy key.
+    let warm = a
+        .acquire(None, b"warm", 1000, 15_000)
+        .await
+        .expect("acquire waits");
+    a.release(None, &warm).await.expect("release");
+    let warm = acquire_when_counted(&b, b"warm", 1000).await;
+    b.release(None, &warm).await.expect("release");
     let lease = a
         .try_acquire(None, b"cold", 1500)
         .await
@@ -173,10 +177,72 @@ async fn restarted_servers_do_not_count_until_max_lease() {
     three[2].restart();
     let taken = b.try_acquire(None, b"held", 1500).await;
     assert!(
-        matches!(taken, Ok(None) | Err(_)),
-        "granted while {lease:?} is valid: {taken:?}"
+        matches!(taken, Ok(None)),
+        "the first server still holds it: busy, not {taken:?}"
+    );
+    assert!(
+        a.extend(None, &lease, 1500).await.is_err(),
+        "the first lease has lost its majority: the restarted servers do not count"
     );
     // Once the restarted processes have run max_lease, the first lease has long expired and
     // the second client gets the lock.
     acquire_when_counted(&b, b"held", 1500).await;
+}
+
+#[tokio::test]
+async fn a_minority_never_holds_and_its_store_is_taken_back() {
+    let mut three = servers(3);
+    let a = quorum_lock(&three, &[]).await;
+    let warm = acquire_when_counted(&a, b"warm", 1000).await;
+    a.release(None, &warm).await.expect("release");
+    three[1].stop();
+    three[2].stop();
+    let err = a
+        .try_acquire(None, b"minority", 1500)
+        .await
+        .expect_err("one of three");
+    assert_eq!(err.code(), Some(ErrorCode::NoQuorum), "{err}");
+    // The one server that stored the token had it deleted again.
+    let mut raw = memlock_tests::raw::Raw::connect(three[0].port());
+    assert!(
+        raw.get(b"minority").is_none(),
+        "the minority's store was rolled back"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_acquire_takes_back_only_its_own_stores() {
+    let mut three = servers(3);
+    let a = quorum_lock(&three, &[]).await;
+    let b = quorum_lock(&three, &[]).await;
+    for lock in [&a, &b] {
+        let warm = acquire_when_counted(lock, b"warm", 1000).await;
+        lock.release(None, &warm).await.expect("release");
+    }
+    // A holds the key on servers 0 and 1; server 2 was down when it acquired.
+    three[2].stop();
+    let lease = a
+        .try_acquire(None, b"mine", 1500)
+        .await
+        .expect("try")
+        .expect("2 of 3");
+    three[2].restart();
+    // B stores on server 2 only (busy on 0 and 1) and must take back that store alone.
+    assert!(
+        b.try_acquire(None, b"mine", 1500)
+            .await
+            .expect("try")
+            .is_none()
+    );
+    for server in &three[..2] {
+        let mut raw = memlock_tests::raw::Raw::connect(server.port());
+        let item = raw.get(b"mine").expect("A's item is still there");
+        assert_eq!(item.value, lease.owner_token.to_string().into_bytes());
+    }
+    let mut raw = memlock_tests::raw::Raw::connect(three[2].port());
+    assert!(
+        raw.get(b"mine").is_none(),
+        "B's store on server 2 was rolled back"
+    );
+    assert!(a.release(None, &lease).await.expect("release"));
 }

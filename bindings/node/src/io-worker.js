@@ -48,6 +48,11 @@ function serve(port, mailbox) {
     c.buffered = rest.length;
     return out;
   };
+  /** The mailbox answer for a connection that failed: a TLS error carries its reason. */
+  const fail = (c, seq) => {
+    if (c.tls && isTlsError(c.error)) reply(seq, STATUS.tls, Buffer.from(tlsFailure(c.error, c.tls)));
+    else reply(seq, c.error ? errorStatus(c.error) : STATUS.closed, 0);
+  };
   const errorStatus = (e) =>
     TIMED_OUT.has(e.code) ? STATUS['timed-out'] : REFUSED.has(e.code) ? STATUS.refused : CLOSED.has(e.code) ? STATUS.closed : STATUS.other;
   const settle = (c) => {
@@ -62,8 +67,7 @@ function serve(port, mailbox) {
       clearTimeout(p.timer);
       // With TLS 1.3 a server that refuses the client's certificate says so in an alert that
       // the first read receives, after the handshake.
-      if (c.tls && isTlsError(c.error)) reply(p.seq, STATUS.tls, Buffer.from(tlsFailure(c.error, c.tls)));
-      else reply(p.seq, c.error ? errorStatus(c.error) : STATUS.closed, 0);
+      fail(c, p.seq);
     }
   };
   const awaitBytes = (c, seq, max, timeout) => {
@@ -145,7 +149,7 @@ function serve(port, mailbox) {
         }
         if (m.op === 'exchange') {
           if (c.error || c.ended) {
-            reply(m.seq, c.error ? errorStatus(c.error) : STATUS.closed, 0);
+            fail(c, m.seq);
             break;
           }
           c.socket.write(m.request);
@@ -157,7 +161,7 @@ function serve(port, mailbox) {
         // Written to the socket's buffer: the reply is read by a later `receive`.
         const c = connections.get(m.id);
         if (!c) reply(m.seq, STATUS.other, 0);
-        else if (c.error || c.ended) reply(m.seq, c.error ? errorStatus(c.error) : STATUS.closed, 0);
+        else if (c.error || c.ended) fail(c, m.seq);
         else {
           c.socket.write(m.request);
           reply(m.seq, STATUS.ok, 0);

@@ -155,7 +155,9 @@ class TlsBridge:
             stream.sendall(bytes(request))
         except socket.timeout:
             return _error("timed-out")
-        except (ConnectionError, ssl.SSLError, OSError):
+        except ssl.SSLError as e:
+            return _error("tls", f"the TLS session failed: {e}")
+        except (ConnectionError, OSError):
             return _error("closed")
         return None
 

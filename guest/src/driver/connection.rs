@@ -39,7 +39,7 @@ const MAX_INCARNATION_VALUE: usize = 256;
 pub const UPTIME_AHEAD_S: u64 = 3;
 
 /// Why a TLS connection failed when the server hung up at its first request.
-const CLOSED_AFTER_TLS: &str = "the server closed the connection right after the TLS handshake (a server that verifies clients needs credential.ssl_crt_file and credential.ssl_key_file, with a certificate its CA signed)";
+pub const CLOSED_AFTER_TLS: &str = "the server closed the connection right after the TLS handshake (a server that verifies clients needs credential.ssl_crt_file and credential.ssl_key_file, with a certificate its CA signed)";
 
 /// Bytes asked of the host per receive.
 const READ_CHUNK: u32 = 4096;
@@ -47,8 +47,16 @@ const READ_CHUNK: u32 = 4096;
 /// How a round trip failed. `sent` tells whether the request may have reached the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TripError {
-    Socket { error: SocketError, sent: bool },
+    Socket {
+        error: SocketError,
+        sent: bool,
+    },
     Protocol(ProtocolError),
+    /// The TLS handshake passed and the server hung up at the first request: with TLS 1.3 that
+    /// is how a server that verifies clients refuses a certificate (its alert may arrive first,
+    /// or only the reset). A restarting server does the same, so it is retried like a failed
+    /// connect, and reported as `TLS_FAILED` if it persists.
+    ClosedAfterTls,
 }
 
 pub struct Connection<S> {
@@ -60,8 +68,9 @@ pub struct Connection<S> {
     /// item) when the connection opened.
     pub process: ServerProcess,
     pub last_used_ns: u64,
-    /// The process's uptime (`stats`, whole seconds, so never more than its true age) and the
-    /// host's clock when it was read: how long the process has run, for quorum mode.
+    /// The process's uptime (`stats`, whole seconds; it runs up to [`UPTIME_AHEAD_S`] ahead of
+    /// the process's true age) and the host's clock when its reply had arrived: how long the
+    /// process has run, for quorum mode.
     uptime_s: u64,
     opened_ns: u64,
 }
@@ -106,16 +115,10 @@ impl<S> Connection<S> {
         conn.process = conn
             .handshake(host, credential, now, deadline)
             .map_err(|e| match e {
-                // The TLS handshake passed, and the server hung up at the first request: with
-                // TLS 1.3 that is how a server that verifies clients refuses a certificate (its
-                // alert may arrive first, or only the reset, depending on timing).
                 TripError::Socket {
                     error: SocketError::Closed | SocketError::Refused,
                     ..
-                } if tls => TripError::Socket {
-                    error: SocketError::Tls(CLOSED_AFTER_TLS.into()),
-                    sent: false,
-                },
+                } if tls => TripError::ClosedAfterTls,
                 TripError::Socket { error, .. } => TripError::Socket { error, sent: false },
                 other => other,
             })?;
@@ -163,7 +166,10 @@ impl<S> Connection<S> {
         // The credentials travelled in `out`: it is not kept.
         out.fill(0);
         let (mut process, uptime, mut lookup) = trip?;
+        // The uptime was read when the server answered, at the latest now: counting from now
+        // can only make the process seem younger than it is.
         self.uptime_s = uptime;
+        self.opened_ns = host.now_ns();
         for attempt in 0..3 {
             if lookup.opaque != Some(0) {
                 return Err(TripError::Protocol(ProtocolError::OpaqueMismatch {

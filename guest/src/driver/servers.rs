@@ -150,7 +150,10 @@ impl<S> Servers<S> {
     ) -> Result<Connection<S>, TripFailure> {
         self.servers[index].refuse_if_down(now)?;
         let result = self.servers[index].checkout(host, &self.options, now);
-        self.note(host, index, result.as_ref().map(|_| ()));
+        // Only an answer to the request clears the server's failures ([`Self::answered`]).
+        if let Err(failure) = &result {
+            self.note(host, index, Err(failure));
+        }
         result.map(|(conn, _)| conn)
     }
 
@@ -313,10 +316,11 @@ impl<S> Server<S> {
                 Err(error) => {
                     // A failed handshake fails the same way again; only a connection that did
                     // not happen is retried.
-                    let can_retry = matches!(
+                    let can_retry = (matches!(
                         &error,
                         TripError::Socket { sent: false, error } if !matches!(error, SocketError::Tls(_))
-                    ) && attempts_left > 0
+                    ) || error == TripError::ClosedAfterTls)
+                        && attempts_left > 0
                         && host.now_ns() < connect_deadline;
                     if !can_retry {
                         return Err(self.connect_failure(error, options));
@@ -330,6 +334,7 @@ impl<S> Server<S> {
     fn connect_failure(&self, error: TripError, options: &Options) -> TripFailure {
         let endpoint = &self.endpoint;
         let code = match &error {
+            TripError::ClosedAfterTls => Code::TlsFailed,
             TripError::Protocol(ProtocolError::Unauthenticated) => Code::Unauthorized,
             TripError::Socket {
                 error: SocketError::Tls(_),
@@ -338,6 +343,10 @@ impl<S> Server<S> {
             _ => Code::ConnectFailed,
         };
         let message = match error {
+            TripError::ClosedAfterTls => format!(
+                "TLS with memcached at {endpoint} failed: {}",
+                super::connection::CLOSED_AFTER_TLS
+            ),
             TripError::Protocol(ProtocolError::Unauthenticated) => {
                 match &endpoint.security.credential {
                     Credential::Password { username, .. } => format!(
@@ -382,6 +391,14 @@ impl<S> Server<S> {
     fn failure(&self, error: TripError, options: &Options) -> TripFailure {
         let endpoint = &self.endpoint;
         let (code, message, outcome) = match error {
+            TripError::ClosedAfterTls => (
+                Code::TlsFailed,
+                format!(
+                    "TLS with {endpoint} failed: {}",
+                    super::connection::CLOSED_AFTER_TLS
+                ),
+                Outcome::NotApplied,
+            ),
             TripError::Socket {
                 error: SocketError::TimedOut,
                 ..

@@ -83,9 +83,12 @@ impl<H: Host> MemcachedLock<H> {
             match servers.take(&self.host, index, now) {
                 Ok(mut conn) => {
                     let now = self.host.now_ns();
+                    // Judged when the request leaves: the server applies it then or later, when
+                    // it is older still.
+                    let age_ns = conn.process_age_ns(now);
                     match conn.send_meta(&self.host, &request, now, now.saturating_add(timeout_ns))
                     {
-                        Ok(()) => sent.push((index, conn, opaque)),
+                        Ok(()) => sent.push((index, conn, opaque, age_ns)),
                         Err(error) => replies.push((
                             index,
                             Reply::Failed(servers.failed(&self.host, index, error)),
@@ -97,14 +100,12 @@ impl<H: Host> MemcachedLock<H> {
         }
         // Every request is out: the replies get one `options.timeout` from here.
         let deadline = self.host.now_ns().saturating_add(timeout_ns);
-        for (index, mut conn, opaque) in sent {
+        for (index, mut conn, opaque, age_ns) in sent {
             let reply = conn.read_meta(&self.host, Some(opaque), options.max_value, deadline);
-            let now = self.host.now_ns();
             replies.push((
                 index,
                 match reply {
                     Ok(reply) => {
-                        let age_ns = conn.process_age_ns(now);
                         servers.answered(&self.host, index, conn);
                         Reply::Answered {
                             reply,
@@ -159,6 +160,8 @@ impl<H: Host> MemcachedLock<H> {
         let (mut votes, mut busy) = (0, 0);
         let mut young: Option<(usize, u64)> = None;
         let mut failure: Option<LockError> = None;
+        // Servers where the add's outcome is unknown (it may still be applied).
+        let mut unsettled: Vec<usize> = Vec::new();
         for (index, reply) in replies {
             match reply {
                 Reply::Answered {
@@ -190,13 +193,16 @@ impl<H: Host> MemcachedLock<H> {
                 },
                 Reply::Failed(f) => {
                     if f.outcome == Outcome::Unsettled {
-                        self.remember_orphan(key.clone(), token, index, sent_at, ttl);
+                        unsettled.push(index);
                     }
                     failure.get_or_insert(f.error);
                 }
             }
         }
         let now = self.host.now_ns();
+        // Held: an add still in flight on a server that timed out only adds to this lease (same
+        // owner token, same ttl), and release and extend find it by the token. It must not be
+        // cleaned up as an orphan, which would delete a live lease's item.
         if votes >= majority(n) && now < valid_until_ns {
             return Ok(Some(Lease {
                 key: raw_key.to_vec(),
@@ -208,7 +214,11 @@ impl<H: Host> MemcachedLock<H> {
                 fencing_token: FencingToken::default(),
             }));
         }
-        // Not held: take back what was stored, owner-checked by the CAS each store returned.
+        // Not held: an add whose outcome is unknown is cleaned up later, by its owner token, and
+        // what was stored is taken back now, owner-checked by the CAS each store returned.
+        for index in unsettled {
+            self.remember_orphan(key.clone(), token, index, sent_at, ttl);
+        }
         for (index, cas) in stored {
             let opaque = self.opaque();
             let request = Request::DeleteIfCas {

@@ -85,7 +85,11 @@ impl Connection {
         let timer = arm(timer, Instant::now() + timeout(timeout_ms));
         tokio::select! {
             biased;
-            written = stream.write_all(request) => written.map_err(|e| socket_error(&e)),
+            written = async {
+                stream.write_all(request).await?;
+                // A TLS stream may hold records back until flushed; nothing reads after this.
+                stream.flush().await
+            } => written.map_err(|e| socket_error(&e)),
             () = timer => Err(SocketError::TimedOut),
         }
     }
