@@ -573,3 +573,178 @@ fn a_new_incarnation_of_the_same_process_keeps_the_lease_usable() {
     );
     assert_eq!(items(&lock), 0);
 }
+
+/// Several scripted servers, for quorum mode: server `i` listens on port 11211 + `i`. Each
+/// connection keeps the replies to what `send` wrote until `receive` reads them.
+struct Cluster {
+    servers: Vec<Rc<RefCell<Server>>>,
+    now: RefCell<u64>,
+    random: RefCell<u64>,
+    unread: RefCell<BTreeMap<u64, Vec<u8>>>,
+    next_connection: std::cell::Cell<u64>,
+}
+
+impl Cluster {
+    fn new(n: usize) -> Self {
+        Cluster {
+            servers: (0..n)
+                .map(|_| Rc::new(RefCell::new(Server::new())))
+                .collect(),
+            now: RefCell::new(1_000_000_000),
+            random: RefCell::new(CLIENTS.fetch_add(1, Ordering::Relaxed)),
+            unread: RefCell::new(BTreeMap::new()),
+            next_connection: std::cell::Cell::new(1),
+        }
+    }
+}
+
+impl Host for Cluster {
+    /// (server, the generation it was opened to, connection id).
+    type Stream = (usize, u64, u64);
+
+    fn connect(
+        &self,
+        _host: &str,
+        port: u16,
+        _timeout_ms: u32,
+        _tls: Option<&crate::security::Tls>,
+    ) -> Result<Self::Stream, SocketError> {
+        let index = usize::from(port - 11211);
+        let id = self.next_connection.get();
+        self.next_connection.set(id + 1);
+        Ok((index, self.servers[index].borrow().generation, id))
+    }
+
+    fn exchange(
+        &self,
+        stream: &Self::Stream,
+        request: &[u8],
+        _max_bytes: u32,
+        timeout_ms: u32,
+        reply: &mut Vec<u8>,
+    ) -> Result<(), SocketError> {
+        let result = self.servers[stream.0]
+            .borrow_mut()
+            .exchange(stream.1, request);
+        if result == Err(SocketError::TimedOut) {
+            *self.now.borrow_mut() += u64::from(timeout_ms) * 1_000_000;
+        }
+        reply.extend(result?);
+        Ok(())
+    }
+
+    fn send(
+        &self,
+        stream: &Self::Stream,
+        request: &[u8],
+        _timeout_ms: u32,
+    ) -> Result<(), SocketError> {
+        match self.servers[stream.0]
+            .borrow_mut()
+            .exchange(stream.1, request)
+        {
+            Err(SocketError::TimedOut) => Ok(()),
+            Err(e) => Err(e),
+            Ok(bytes) => {
+                self.unread
+                    .borrow_mut()
+                    .entry(stream.2)
+                    .or_default()
+                    .extend(bytes);
+                Ok(())
+            }
+        }
+    }
+
+    fn receive(
+        &self,
+        stream: &Self::Stream,
+        _max_bytes: u32,
+        timeout_ms: u32,
+        reply: &mut Vec<u8>,
+    ) -> Result<(), SocketError> {
+        if let Some(bytes) = self.unread.borrow_mut().get_mut(&stream.2)
+            && !bytes.is_empty()
+        {
+            reply.append(bytes);
+            return Ok(());
+        }
+        *self.now.borrow_mut() += u64::from(timeout_ms) * 1_000_000;
+        Err(SocketError::TimedOut)
+    }
+
+    fn now_ns(&self) -> u64 {
+        *self.now.borrow()
+    }
+
+    fn sleep_ns(&self, ns: u64) -> bool {
+        *self.now.borrow_mut() += ns;
+        true
+    }
+
+    fn random_u64(&self) -> u64 {
+        let mut state = self.random.borrow_mut();
+        *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn resolve_all(&self, _: Option<&str>, _: &str) -> Result<Vec<ConnectionParams>, String> {
+        Ok(Vec::new())
+    }
+
+    fn lookup_credential(
+        &self,
+        _: Option<&str>,
+        _: &str,
+    ) -> Result<Option<ConnectionParams>, String> {
+        Ok(None)
+    }
+}
+
+/// A quorum lock over the cluster's servers. The scripted servers report `uptime 10`, so they
+/// count (10 s − 3 s ≥ max_lease 5 s) from the start.
+fn quorum_on(cluster: Cluster) -> MemcachedLock<Cluster> {
+    let n = cluster.servers.len();
+    let mut lock = MemcachedLock::new(cluster);
+    let mut config: Vec<(String, String)> = (0..n)
+        .map(|i| (format!("connections.{i}.port"), (11211 + i).to_string()))
+        .collect();
+    config.push(("options.mode".into(), "quorum".into()));
+    config.push(("options.max_lease".into(), "5000".into()));
+    config.push(("options.timeout".into(), "200".into()));
+    lock.configure(&config).expect("configure");
+    lock.open(None).expect("open");
+    lock
+}
+
+/// An acquire that won with one server's reply lost (the server applies the add late) holds that
+/// item too: it is the lease's, not an orphan, and nothing may delete it while the lease is held
+/// (cleaning it as an orphan deleted a live lease's item, and a second client could later reach
+/// a majority with that server).
+#[test]
+fn a_won_quorum_acquire_leaves_no_orphan_to_delete_its_late_item() {
+    let mut lock = quorum_on(Cluster::new(3));
+    let late = lock.host().servers[2].clone();
+    late.borrow_mut()
+        .faults
+        .push_back(("ms", Fault::StallThenApply));
+    let lease = lock
+        .try_acquire(None, b"job", 4_000)
+        .expect("no error")
+        .expect("held by two of three");
+    // Another operation: the late add is applied on server 2, and nothing takes it back.
+    assert!(lock.try_acquire(None, b"other", 4_000).unwrap().is_some());
+    let wire = String::from("am9i").into_bytes();
+    for (i, server) in lock.host().servers.iter().enumerate() {
+        let server = server.borrow();
+        let value = server.items.get(&wire).map(|(v, _)| v.clone());
+        assert_eq!(
+            value,
+            Some(lease.owner_token.hex().to_vec()),
+            "server {i} lost the lease's item while the lease is held"
+        );
+    }
+}
