@@ -105,6 +105,16 @@ impl<S> Servers<S> {
         &self.servers[index].endpoint
     }
 
+    /// Whether server `index` has a pooled connection fresh enough to use at `now` (a round sends
+    /// on those first, and opens new connections after).
+    pub fn has_pooled(&self, index: usize, now: u64) -> bool {
+        let idle = ms_to_ns(self.options.idle);
+        self.servers[index]
+            .idle
+            .iter()
+            .any(|conn| self.options.idle == 0 || now.saturating_sub(conn.last_used_ns) <= idle)
+    }
+
     /// The server that owns `key`.
     pub fn index_for(&self, key: &[u8]) -> usize {
         self.shards.index_for(key)

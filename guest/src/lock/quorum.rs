@@ -65,7 +65,12 @@ impl<H: Host> MemcachedLock<H> {
         let servers = self.servers.as_mut().ok_or_else(not_opened)?;
         let mut sent = Vec::new();
         let mut replies = Vec::new();
-        for index in 0..servers.len() {
+        // Servers with a pooled connection first: their requests go out at once. A server
+        // without one gets a connection opened before its request leaves, and one that stalls
+        // while connecting then delays only the requests after it.
+        let mut order: Vec<usize> = (0..servers.len()).collect();
+        order.sort_by_key(|&index| !servers.has_pooled(index, now));
+        for index in order {
             let opaque = {
                 self.next_opaque = self.next_opaque.wrapping_add(1);
                 self.next_opaque
@@ -73,8 +78,6 @@ impl<H: Host> MemcachedLock<H> {
             let Some(request) = request(index, opaque) else {
                 continue;
             };
-            // A connection not in the pool is opened here, before the request goes out: a
-            // server that stalls while connecting delays the round by its connect timeout.
             let now = if sent.is_empty() && replies.is_empty() {
                 now
             } else {
