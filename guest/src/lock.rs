@@ -53,6 +53,9 @@ pub struct MemcachedLock<H: Host> {
     /// kilobytes of code.
     held: Vec<Lease>,
     orphans: Vec<Orphan>,
+    /// Quorum mode: where this instance's recent leases live (server, CAS, process), so that
+    /// its release and extend take one round; a lease it does not know is found by owner token.
+    replicas: Vec<quorum::Replicas>,
     next_opaque: u32,
 }
 
@@ -66,6 +69,7 @@ impl<H: Host> MemcachedLock<H> {
             servers: None,
             held: Vec::new(),
             orphans: Vec::new(),
+            replicas: Vec::new(),
             next_opaque: 0,
         }
     }

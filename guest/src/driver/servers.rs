@@ -167,6 +167,11 @@ impl<S> Servers<S> {
         result.map(|(conn, _)| conn)
     }
 
+    /// `conn` was taken but not used: back to the pool, nothing learnt about the server.
+    pub fn unused(&mut self, index: usize, conn: Connection<S>) {
+        self.servers[index].checkin(conn, &self.options);
+    }
+
     /// The server answered on `conn`: it is pooled again and counts as alive.
     pub fn answered<H: Host<Stream = S>>(&mut self, host: &H, index: usize, conn: Connection<S>) {
         self.servers[index].checkin(conn, &self.options);

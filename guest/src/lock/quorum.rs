@@ -32,10 +32,21 @@ use crate::lease::{FencingToken, Lease, OwnerToken};
 use crate::protocol::{MetaReply, MetaStatus, Request, ServerProcess};
 use crate::ttl::Ttl;
 
+/// Where one lease lives: (server, CAS, process) for each server that stored it.
+pub struct Replicas {
+    token: OwnerToken,
+    places: Vec<(usize, u64, ServerProcess)>,
+}
+
+/// How many leases an instance remembers the places of; older ones are found by owner token.
+const REMEMBERED: usize = 64;
+
 /// What one server answered in a round.
 enum Reply {
     Answered {
         reply: MetaReply,
+        /// The server process that answered.
+        process: ServerProcess,
         /// The server process has run at least `max_lease`.
         counts: bool,
         /// How long it has run, when it does not count yet.
@@ -53,10 +64,13 @@ pub fn majority(n: usize) -> usize {
 }
 
 impl<H: Host> MemcachedLock<H> {
-    /// One request per server (`request(index, opaque)`), all written before any reply is read.
+    /// One request per server (`request(index, opaque)`; `None` skips the server), all written
+    /// before any reply is read. With `only_on(index)` = `Some(process)`, the request goes only
+    /// on a connection to that server process (a restarted one has lost the item).
     fn round<'k>(
         &mut self,
         request: &dyn Fn(usize, u32) -> Option<Request<'k>>,
+        only_on: &dyn Fn(usize) -> Option<ServerProcess>,
         now: u64,
     ) -> Result<Vec<(usize, Reply)>> {
         let options = self.config.options.clone();
@@ -85,6 +99,10 @@ impl<H: Host> MemcachedLock<H> {
             };
             match servers.take(&self.host, index, now) {
                 Ok(mut conn) => {
+                    if only_on(index).is_some_and(|process| process != conn.process) {
+                        servers.unused(index, conn);
+                        continue;
+                    }
                     let now = self.host.now_ns();
                     // Judged when the request leaves: the server applies it then or later, when
                     // it is older still.
@@ -109,9 +127,11 @@ impl<H: Host> MemcachedLock<H> {
                 index,
                 match reply {
                     Ok(reply) => {
+                        let process = conn.process;
                         servers.answered(&self.host, index, conn);
                         Reply::Answered {
                             reply,
+                            process,
                             counts: age_ns >= max_lease_ns,
                             age_ns,
                         }
@@ -156,10 +176,11 @@ impl<H: Host> MemcachedLock<H> {
                     opaque,
                 })
             },
+            &|_| None,
             sent_at,
         )?;
         let valid_until_ns = self.valid_until(sent_at, ttl);
-        let mut stored: Vec<(usize, u64)> = Vec::new();
+        let mut stored: Vec<(usize, u64, ServerProcess)> = Vec::new();
         let (mut votes, mut busy) = (0, 0);
         let mut young: Option<(usize, u64)> = None;
         let mut failure: Option<LockError> = None;
@@ -169,11 +190,12 @@ impl<H: Host> MemcachedLock<H> {
             match reply {
                 Reply::Answered {
                     reply,
+                    process,
                     counts,
                     age_ns,
                 } => match (reply.status, reply.cas) {
                     (MetaStatus::Done, Some(cas)) if cas != 0 => {
-                        stored.push((index, cas));
+                        stored.push((index, cas, process));
                         if counts {
                             votes += 1;
                         } else {
@@ -207,6 +229,7 @@ impl<H: Host> MemcachedLock<H> {
         // owner token, same ttl), and release and extend find it by the token. It must not be
         // cleaned up as an orphan, which would delete a live lease's item.
         if votes >= majority(n) && now < valid_until_ns {
+            self.remember_places(token, stored);
             return Ok(Some(Lease {
                 key: raw_key.to_vec(),
                 owner_token: token,
@@ -222,7 +245,7 @@ impl<H: Host> MemcachedLock<H> {
         for index in unsettled {
             self.remember_orphan(key.clone(), token, index, sent_at, ttl);
         }
-        for (index, cas) in stored {
+        for (index, cas, _) in stored {
             let opaque = self.opaque();
             let request = Request::DeleteIfCas {
                 key: &key,
@@ -275,7 +298,11 @@ impl<H: Host> MemcachedLock<H> {
         now: u64,
     ) -> Result<(Vec<Holder>, Option<LockError>)> {
         let token_hex = token.hex();
-        let replies = self.round(&|_, opaque| Some(Request::Get { key, opaque }), now)?;
+        let replies = self.round(
+            &|_, opaque| Some(Request::Get { key, opaque }),
+            &|_| None,
+            now,
+        )?;
         let mut found = Vec::new();
         let mut failure = None;
         for (index, reply) in replies {
@@ -302,19 +329,82 @@ impl<H: Host> MemcachedLock<H> {
         Ok((found, failure))
     }
 
+    /// Remembers where a lease lives (most recent last; the oldest is forgotten past
+    /// [`REMEMBERED`]).
+    fn remember_places(&mut self, token: OwnerToken, places: Vec<(usize, u64, ServerProcess)>) {
+        self.replicas.retain(|r| r.token != token);
+        if self.replicas.len() >= REMEMBERED {
+            self.replicas.remove(0);
+        }
+        self.replicas.push(Replicas { token, places });
+    }
+
+    fn places_of(&self, token: &OwnerToken) -> Option<Vec<(usize, u64, ServerProcess)>> {
+        self.replicas
+            .iter()
+            .find(|r| r.token == *token)
+            .map(|r| r.places.clone())
+    }
+
+    /// One round of `request(index, cas)` to the servers in `places`, each only on a connection
+    /// to the process that stored the item.
+    fn round_on_places<'k>(
+        &mut self,
+        places: &[(usize, u64, ServerProcess)],
+        request: &dyn Fn(u64, u32) -> Request<'k>,
+        now: u64,
+    ) -> Result<Vec<(usize, Reply)>> {
+        let place = |index: usize| places.iter().find(|p| p.0 == index);
+        self.round(
+            &|index, opaque| place(index).map(|p| request(p.1, opaque)),
+            &|index| place(index).map(|p| p.2),
+            now,
+        )
+    }
+
     /// Deletes the lease's item wherever it still holds the lease's owner token. `true` if this
     /// call deleted it on at least one server.
     pub(super) fn release_quorum(&mut self, lease: &Lease, key: LockKey) -> Result<bool> {
-        let (found, failure) = self.holders(&key, &lease.owner_token, self.host.now_ns())?;
-        let cas_of = |index: usize| found.iter().find(|(i, _, _)| *i == index).map(|f| f.1);
-        let replies = self.round(
-            &|index, opaque| {
-                cas_of(index).map(|cas| Request::DeleteIfCas {
+        let token = lease.owner_token;
+        if let Some(places) = self.places_of(&token) {
+            self.replicas.retain(|r| r.token != token);
+            // One round: `md … C<cas>` where this instance's acquire or extend stored the item.
+            let replies = self.round_on_places(
+                &places,
+                &|cas, opaque| Request::DeleteIfCas {
                     key: &key,
                     cas,
                     opaque,
+                },
+                self.host.now_ns(),
+            )?;
+            let settled =
+                |status: MetaStatus| matches!(status, MetaStatus::Done | MetaStatus::NotFound);
+            let all_settled = places.iter().all(|p| {
+                replies.iter().any(|(i, r)| {
+                    *i == p.0 && matches!(r, Reply::Answered { reply, .. } if settled(reply.status))
                 })
-            },
+            });
+            let deleted = replies.iter().any(|(_, r)| {
+                matches!(r, Reply::Answered { reply, .. } if reply.status == MetaStatus::Done)
+            });
+            if all_settled {
+                return Ok(deleted);
+            }
+            // A CAS moved (an extension through another copy of the lease), a server failed or
+            // restarted: the owner token decides what is left.
+            return Ok(self.release_by_token(&key, &token)? || deleted);
+        }
+        self.release_by_token(&key, &token)
+    }
+
+    /// Release without known places: find the item by owner token, then delete it by its CAS.
+    fn release_by_token(&mut self, key: &LockKey, token: &OwnerToken) -> Result<bool> {
+        let (found, failure) = self.holders(key, token, self.host.now_ns())?;
+        let cas_of = |index: usize| found.iter().find(|(i, _, _)| *i == index).map(|f| f.1);
+        let replies = self.round(
+            &|index, opaque| cas_of(index).map(|cas| Request::DeleteIfCas { key, cas, opaque }),
+            &|_| None,
             self.host.now_ns(),
         )?;
         let deleted = replies.iter().any(
@@ -341,49 +431,86 @@ impl<H: Host> MemcachedLock<H> {
             ));
         }
         let n = self.servers.as_ref().ok_or_else(not_opened)?.len();
+        let token = lease.owner_token;
+        let token_hex = token.hex();
+        let extend = |cas: u64, opaque: u32| Request::Extend {
+            key: &key,
+            value: &token_hex,
+            ttl_secs: ttl.wire_secs(),
+            cas,
+            opaque,
+        };
+        // One round where this instance knows the places; validity runs from its start.
+        if let Some(places) = self.places_of(&token) {
+            let sent_at = self.host.now_ns();
+            let replies = self.round_on_places(&places, &extend, sent_at)?;
+            if let Some(extended) = self.extension(lease, &replies, n, sent_at, ttl) {
+                return Ok(extended);
+            }
+        }
+        // Otherwise (or if that fell short): find the item by owner token, then extend.
         let sent_at = self.host.now_ns();
-        let (found, _) = self.holders(&key, &lease.owner_token, sent_at)?;
-        let token_hex = lease.owner_token.hex();
+        let (found, _) = self.holders(&key, &token, sent_at)?;
         let cas_of = |index: usize| found.iter().find(|(i, _, _)| *i == index).map(|f| f.1);
         let replies = self.round(
-            &|index, opaque| {
-                cas_of(index).map(|cas| Request::Extend {
-                    key: &key,
-                    value: &token_hex,
-                    ttl_secs: ttl.wire_secs(),
-                    cas,
-                    opaque,
-                })
-            },
+            &|index, opaque| cas_of(index).map(|cas| extend(cas, opaque)),
+            &|_| None,
             self.host.now_ns(),
         )?;
-        let extended = replies
-            .iter()
-            .filter(|(_, r)| matches!(r, Reply::Answered { reply, .. } if reply.status == MetaStatus::Done))
-            .count();
-        let votes = replies
-            .iter()
-            .filter(|(_, r)| {
-                matches!(r, Reply::Answered { reply, counts: true, .. } if reply.status == MetaStatus::Done)
-            })
-            .count();
-        let valid_until_ns = self.valid_until(sent_at, ttl);
-        if votes >= majority(n) && self.host.now_ns() < valid_until_ns {
-            return Ok(Lease {
-                ttl_ms: ttl.ms(),
-                valid_until_ns,
-                ..lease.clone()
-            });
+        if let Some(extended) = self.extension(lease, &replies, n, sent_at, ttl) {
+            return Ok(extended);
         }
+        let votes = counted(&replies);
         Err(LockError::new(
             Code::LockLost,
             format!(
-                "lease on {} is held by {votes} of {n} servers that count, not a majority (found on {}, extended on {extended})",
+                "lease on {} is held by {votes} of {n} servers that count, not a majority (found on {})",
                 String::from_utf8_lossy(&lease.key),
                 found.len()
             ),
         ))
     }
+
+    /// The extended lease if a majority of servers that count took the extension while its
+    /// validity (from `sent_at`) lasts; its places are remembered.
+    fn extension(
+        &mut self,
+        lease: &Lease,
+        replies: &[(usize, Reply)],
+        n: usize,
+        sent_at: u64,
+        ttl: Ttl,
+    ) -> Option<Lease> {
+        let valid_until_ns = self.valid_until(sent_at, ttl);
+        if counted(replies) < majority(n) || self.host.now_ns() >= valid_until_ns {
+            return None;
+        }
+        let places = replies
+            .iter()
+            .filter_map(|(index, r)| match r {
+                Reply::Answered { reply, process, .. } if reply.status == MetaStatus::Done => {
+                    reply.cas.map(|cas| (*index, cas, *process))
+                }
+                _ => None,
+            })
+            .collect();
+        self.remember_places(lease.owner_token, places);
+        Some(Lease {
+            ttl_ms: ttl.ms(),
+            valid_until_ns,
+            ..lease.clone()
+        })
+    }
+}
+
+/// Servers that count and took the request.
+fn counted(replies: &[(usize, Reply)]) -> usize {
+    replies
+        .iter()
+        .filter(|(_, r)| {
+            matches!(r, Reply::Answered { reply, counts: true, .. } if reply.status == MetaStatus::Done)
+        })
+        .count()
 }
 
 fn not_opened() -> LockError {

@@ -748,3 +748,45 @@ fn a_won_quorum_acquire_leaves_no_orphan_to_delete_its_late_item() {
         );
     }
 }
+
+/// The instance that acquired a quorum lease releases it in one round (`md … C<cas>` on each
+/// server); another instance, which does not know where it lives, finds it by owner token first
+/// (`mg`, then `md`). Both release it everywhere.
+#[test]
+fn a_quorum_release_is_one_round_where_the_places_are_known() {
+    let count = |lock: &MemcachedLock<Cluster>, prefix: &str| -> Vec<usize> {
+        lock.host()
+            .servers
+            .iter()
+            .map(|s| {
+                s.borrow()
+                    .log
+                    .iter()
+                    .filter(|l| l.starts_with(prefix))
+                    .count()
+            })
+            .collect()
+    };
+    let mut lock = quorum_on(Cluster::new(3));
+    let lease = lock.try_acquire(None, b"job", 4_000).unwrap().unwrap();
+    assert_eq!(lock.release(None, &lease), Ok(true));
+    assert_eq!(
+        count(&lock, "mg "),
+        [0, 0, 0],
+        "no lookups: the places were known"
+    );
+    assert_eq!(count(&lock, "md "), [1, 1, 1]);
+    // A lease this instance does not know (as from a handle): found by its token.
+    let lease = lock.try_acquire(None, b"job", 4_000).unwrap().unwrap();
+    lock.replicas.clear();
+    assert_eq!(lock.release(None, &lease), Ok(true));
+    assert_eq!(count(&lock, "mg "), [1, 1, 1]);
+    assert_eq!(count(&lock, "md "), [2, 2, 2]);
+    for server in &lock.host().servers {
+        let wire = incarnation_wire().into_bytes();
+        assert!(
+            server.borrow().items.keys().all(|k| *k == wire),
+            "nothing left"
+        );
+    }
+}
