@@ -426,3 +426,48 @@ fn the_cli_never_shows_the_password() {
     assert_ne!(code, Some(0));
     assert!(text.contains("--password-file"), "{text}");
 }
+
+/// The CLI in quorum mode: `memlock run` holds a key across three servers while its command
+/// runs, a second `try-acquire` finds it busy meanwhile, and the key is free after.
+#[test]
+fn memlock_run_in_quorum_mode() {
+    let servers: Vec<Memcached> = (0..3).map(|_| Memcached::start()).collect();
+    let list = servers
+        .iter()
+        .map(|s| format!("127.0.0.1:{}", s.port()))
+        .collect::<Vec<_>>()
+        .join(",");
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_memlock"))
+            .args(["--server", &list])
+            .args([
+                "--set",
+                "options.mode=quorum",
+                "--set",
+                "options.max_lease=2000",
+            ])
+            .args(args)
+            .output()
+            .expect("run memlock")
+    };
+    // Fresh processes count once they have run max_lease (plus memcached's 3 s of uptime
+    // running ahead): wait for that condition, polling, at most 15 s.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let probe = cli(&["try-acquire", "quorum-probe", "--ttl", "1000"]);
+        if probe.status.code() == Some(0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never counted: {probe:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The command checks from inside that the key is held (a second client is refused).
+    let binary = env!("CARGO_BIN_EXE_memlock");
+    let inner = format!(
+        "{binary} --server {list} --set options.mode=quorum --set options.max_lease=2000 try-acquire job --ttl 1000; test $? -eq 1"
+    );
+    let run = cli(&["run", "job", "--ttl", "1500", "--", "sh", "-c", &inner]);
+    assert_eq!(run.status.code(), Some(0), "{run:?}");
+    let after = cli(&["try-acquire", "job", "--ttl", "1000"]);
+    assert_eq!(after.status.code(), Some(0), "free after run: {after:?}");
+}
