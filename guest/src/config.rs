@@ -477,7 +477,7 @@ fn options(map: &SmallMap<String, &str>) -> Result<Options> {
             _ => {
                 return Err(LockError::config(
                     key,
-                    "unknown option (known: retry_timeout, max_size, max_key_size, max_expiration, max_value, pool_size, reconnect, timeout, retries, failures, retry, remove, idle, drift_factor, drift_ms, sharding)",
+                    "unknown option (known: retry_timeout, max_size, max_key_size, max_expiration, max_value, pool_size, reconnect, timeout, retries, failures, retry, remove, idle, drift_factor, drift_ms, sharding, mode, max_lease)",
                 ));
             }
         }

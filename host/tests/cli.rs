@@ -408,7 +408,11 @@ fn the_cli_never_shows_the_password() {
         &["--password-file", bad_file, "try-acquire", "cli-key-3"],
         None,
     );
-    assert_ne!(code, Some(0), "{text}");
+    assert_eq!(
+        code,
+        Some(4),
+        "refused credentials are a configuration error: {text}"
+    );
     assert!(text.contains("UNAUTHORIZED"), "{text}");
     assert!(
         !text.contains("wrong-password"),

@@ -49,7 +49,7 @@ struct Cli {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 acquired/released/extended, 1 busy or lease no longer held, 2 usage, \
-3 timed out waiting, 4 invalid config/key/ttl/handle, 5 memcached unavailable or misbehaving, 6 internal error. \
+3 timed out waiting, 4 invalid config/key/ttl/handle or refused credentials, 5 memcached unavailable or misbehaving, 6 internal error. \
 `run` exits with the command's status, or 7 if the lease was lost and the command stopped, 126/127 if the \
 command cannot be executed / is not found";
 

@@ -151,7 +151,10 @@ impl Output {
             Error::Lock(e) if e.code == ErrorCode::LockTimeout => Exit::Timeout,
             Error::Lock(e) if e.code == ErrorCode::LockLost => Exit::Busy,
             Error::Lock(e) => match e.category {
-                ErrorCategory::BadRequest | ErrorCategory::Misconfiguration => Exit::Invalid,
+                // Refused credentials are the configuration's to fix, like a bad value.
+                ErrorCategory::BadRequest
+                | ErrorCategory::Misconfiguration
+                | ErrorCategory::Unauthorized => Exit::Invalid,
                 ErrorCategory::NoResponse | ErrorCategory::FailedInvocation => Exit::Unavailable,
                 _ => Exit::Internal,
             },
