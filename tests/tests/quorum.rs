@@ -246,3 +246,33 @@ async fn a_failed_acquire_takes_back_only_its_own_stores() {
     );
     assert!(a.release(None, &lease).await.expect("release"));
 }
+
+/// The seed API in quorum mode: `try_acquire_lock`, `acquire_lock` (waiting out a busy key) and
+/// `release_lock`, across three servers.
+#[tokio::test]
+async fn the_seed_api_in_quorum_mode() {
+    let three = servers(3);
+    let a = quorum_lock(&three, &[]).await;
+    let b = quorum_lock(&three, &[]).await;
+    for lock in [&a, &b] {
+        let warm = acquire_when_counted(lock, b"warm", 1000).await;
+        lock.release(None, &warm).await.expect("release");
+    }
+    assert!(a.try_acquire_lock(None, b"seed", 1500).await.expect("try"));
+    assert!(!b.try_acquire_lock(None, b"seed", 1500).await.expect("busy"));
+    let err = b
+        .acquire_lock(None, b"seed", 1500, 300)
+        .await
+        .expect_err("held for longer than the wait");
+    assert_eq!(err.code(), Some(ErrorCode::LockTimeout), "{err}");
+    a.release_lock(None, b"seed").await.expect("release");
+    b.acquire_lock(None, b"seed", 1500, 2000)
+        .await
+        .expect("free after the release");
+    assert!(
+        !a.try_acquire_lock(None, b"seed", 1500)
+            .await
+            .expect("busy again")
+    );
+    b.release_lock(None, b"seed").await.expect("release");
+}
