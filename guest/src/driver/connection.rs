@@ -280,21 +280,85 @@ impl<S> Connection<S> {
         max_value: usize,
         deadline_ns: u64,
     ) -> Result<MetaReply, TripError> {
-        let mut read_once = false;
+        let reply = self.read_reply(host, deadline_ns, false, |buf| parse_meta(buf, max_value))?;
+        check_opaque(opaque, &reply)?;
+        self.last_used_ns = host.now_ns();
+        Ok(reply)
+    }
+
+    /// Sends `request` and reads its meta reply, all before `deadline_ns`. `now_ns` is the
+    /// caller's reading of the clock: each clock reading is a call across the component boundary.
+    pub fn meta_round_trip<H: Host<Stream = S>>(
+        &mut self,
+        host: &H,
+        request: &Request<'_>,
+        max_value: usize,
+        now_ns: u64,
+        deadline_ns: u64,
+    ) -> Result<MetaReply, TripError> {
+        let mut out = core::mem::take(&mut self.request);
+        out.clear();
+        request.encode(&mut out);
+        let reply = self.round_trip(host, &out, now_ns, deadline_ns, |buf| {
+            parse_meta(buf, max_value)
+        });
+        self.request = out;
+        let reply = reply?;
+        check_opaque(request.opaque(), &reply)?;
+        self.last_used_ns = now_ns;
+        Ok(reply)
+    }
+
+    /// Sends `request` and reads until `parse` sees a whole reply, all before `deadline_ns`;
+    /// keeps any bytes after the reply (there should be none). The request and the first read are
+    /// one host call ([`Host::exchange`]); further reads happen only for a reply that arrives in
+    /// pieces. Any socket failure counts as sent: a failed write may still have delivered bytes.
+    fn round_trip<H, T>(
+        &mut self,
+        host: &H,
+        request: &[u8],
+        now_ns: u64,
+        deadline_ns: u64,
+        parse: impl Fn(&[u8]) -> Result<Option<(T, usize)>, ProtocolError>,
+    ) -> Result<T, TripError>
+    where
+        H: Host<Stream = S>,
+    {
+        if now_ns >= deadline_ns {
+            return Err(TripError::Socket {
+                error: SocketError::TimedOut,
+                sent: true,
+            });
+        }
+        let before = self.buffer.len();
+        host.exchange(
+            &self.stream,
+            request,
+            READ_CHUNK,
+            remaining_ms(now_ns, deadline_ns),
+            &mut self.buffer,
+        )
+        .map_err(|error| TripError::Socket { error, sent: true })?;
+        self.check_progress(before)?;
+        self.read_reply(host, deadline_ns, true, parse)
+    }
+
+    /// Reads until `parse` sees a whole reply in the buffer, before `deadline_ns`; keeps any bytes
+    /// after it. With `read_once` false, it reads once even past the deadline (a reply that
+    /// arrived while another server of a round was awaited must not be missed).
+    fn read_reply<H, T>(
+        &mut self,
+        host: &H,
+        deadline_ns: u64,
+        mut read_once: bool,
+        parse: impl Fn(&[u8]) -> Result<Option<(T, usize)>, ProtocolError>,
+    ) -> Result<T, TripError>
+    where
+        H: Host<Stream = S>,
+    {
         loop {
-            if let Some((reply, used)) =
-                parse_meta(&self.buffer, max_value).map_err(TripError::Protocol)?
-            {
+            if let Some((reply, used)) = parse(&self.buffer).map_err(TripError::Protocol)? {
                 self.buffer.drain(..used);
-                if let Some(expected) = opaque
-                    && reply.opaque != Some(expected)
-                {
-                    return Err(TripError::Protocol(ProtocolError::OpaqueMismatch {
-                        expected,
-                        got: reply.opaque,
-                    }));
-                }
-                self.last_used_ns = host.now_ns();
                 return Ok(reply);
             }
             let now = host.now_ns();
@@ -317,89 +381,6 @@ impl<S> Connection<S> {
         }
     }
 
-    /// Sends `request` and reads its meta reply, all before `deadline_ns`. `now_ns` is the
-    /// caller's reading of the clock: each clock reading is a call across the component boundary.
-    pub fn meta_round_trip<H: Host<Stream = S>>(
-        &mut self,
-        host: &H,
-        request: &Request<'_>,
-        max_value: usize,
-        now_ns: u64,
-        deadline_ns: u64,
-    ) -> Result<MetaReply, TripError> {
-        let mut out = core::mem::take(&mut self.request);
-        out.clear();
-        request.encode(&mut out);
-        let reply = self.round_trip(host, &out, now_ns, deadline_ns, |buf| {
-            parse_meta(buf, max_value)
-        });
-        self.request = out;
-        let reply = reply?;
-        if let Some(expected) = request.opaque()
-            && reply.opaque != Some(expected)
-        {
-            return Err(TripError::Protocol(ProtocolError::OpaqueMismatch {
-                expected,
-                got: reply.opaque,
-            }));
-        }
-        self.last_used_ns = now_ns;
-        Ok(reply)
-    }
-
-    /// Sends `request` and reads until `parse` sees a whole reply, all before `deadline_ns`;
-    /// keeps any bytes after the reply (there should be none). The request and the first read are
-    /// one host call ([`Host::exchange`]); further reads happen only for a reply that arrives in
-    /// pieces. Any socket failure counts as sent: a failed write may still have delivered bytes.
-    fn round_trip<H, T>(
-        &mut self,
-        host: &H,
-        request: &[u8],
-        now_ns: u64,
-        deadline_ns: u64,
-        parse: impl Fn(&[u8]) -> Result<Option<(T, usize)>, ProtocolError>,
-    ) -> Result<T, TripError>
-    where
-        H: Host<Stream = S>,
-    {
-        let timed_out = TripError::Socket {
-            error: SocketError::TimedOut,
-            sent: true,
-        };
-        if now_ns >= deadline_ns {
-            return Err(timed_out);
-        }
-        let before = self.buffer.len();
-        host.exchange(
-            &self.stream,
-            request,
-            READ_CHUNK,
-            remaining_ms(now_ns, deadline_ns),
-            &mut self.buffer,
-        )
-        .map_err(|error| TripError::Socket { error, sent: true })?;
-        self.check_progress(before)?;
-        loop {
-            if let Some((reply, used)) = parse(&self.buffer).map_err(TripError::Protocol)? {
-                self.buffer.drain(..used);
-                return Ok(reply);
-            }
-            let now = host.now_ns();
-            if now >= deadline_ns {
-                return Err(timed_out);
-            }
-            let before = self.buffer.len();
-            host.receive(
-                &self.stream,
-                READ_CHUNK,
-                remaining_ms(now, deadline_ns),
-                &mut self.buffer,
-            )
-            .map_err(|error| TripError::Socket { error, sent: true })?;
-            self.check_progress(before)?;
-        }
-    }
-
     /// A read that appended nothing is a host that broke its contract, taken as a closed stream.
     fn check_progress(&self, before: usize) -> Result<(), TripError> {
         if self.buffer.len() > before {
@@ -409,6 +390,19 @@ impl<S> Connection<S> {
             error: SocketError::Closed,
             sent: true,
         })
+    }
+}
+
+/// A reply whose opaque is not the request's belongs to another request: the stream is out of step.
+fn check_opaque(expected: Option<u32>, reply: &MetaReply) -> Result<(), TripError> {
+    match expected {
+        Some(expected) if reply.opaque != Some(expected) => {
+            Err(TripError::Protocol(ProtocolError::OpaqueMismatch {
+                expected,
+                got: reply.opaque,
+            }))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -73,9 +73,10 @@ impl<H: Host> MemcachedLock<H> {
         only_on: &dyn Fn(usize) -> Option<ServerProcess>,
         now: u64,
     ) -> Result<Vec<(usize, Reply)>> {
-        let options = self.config.options.clone();
+        let options = &self.config.options;
         let max_lease_ns = crate::driver::ms_to_ns(options.max_lease);
         let timeout_ns = crate::driver::ms_to_ns(options.timeout);
+        let max_value = options.max_value;
         let servers = self.servers.as_mut().ok_or_else(not_opened)?;
         let mut sent = Vec::new();
         let mut replies = Vec::new();
@@ -122,7 +123,7 @@ impl<H: Host> MemcachedLock<H> {
         // Every request is out: the replies get one `options.timeout` from here.
         let deadline = self.host.now_ns().saturating_add(timeout_ns);
         for (index, mut conn, opaque, age_ns) in sent {
-            let reply = conn.read_meta(&self.host, Some(opaque), options.max_value, deadline);
+            let reply = conn.read_meta(&self.host, Some(opaque), max_value, deadline);
             replies.push((
                 index,
                 match reply {
@@ -149,17 +150,7 @@ impl<H: Host> MemcachedLock<H> {
         key: LockKey,
         ttl: Ttl,
     ) -> Result<Option<Lease>> {
-        let options = self.config.options.clone();
-        if ttl.ms() > options.max_lease {
-            return Err(LockError::new(
-                Code::InvalidTtl,
-                format!(
-                    "in quorum mode a ttl is at most options.max_lease ({} ms), got {} ms",
-                    options.max_lease,
-                    ttl.ms()
-                ),
-            ));
-        }
+        within_max_lease(ttl, self.config.options.max_lease)?;
         let n = self.servers.as_ref().ok_or_else(not_opened)?.len();
         for index in 0..n {
             self.clean_orphans(index);
@@ -385,9 +376,7 @@ impl<H: Host> MemcachedLock<H> {
                     *i == p.0 && matches!(r, Reply::Answered { reply, .. } if settled(reply.status))
                 })
             });
-            let deleted = replies.iter().any(|(_, r)| {
-                matches!(r, Reply::Answered { reply, .. } if reply.status == MetaStatus::Done)
-            });
+            let deleted = replies.iter().any(|(_, r)| done(r));
             if all_settled {
                 return Ok(deleted);
             }
@@ -407,9 +396,7 @@ impl<H: Host> MemcachedLock<H> {
             &|_| None,
             self.host.now_ns(),
         )?;
-        let deleted = replies.iter().any(
-            |(_, r)| matches!(r, Reply::Answered { reply, .. } if reply.status == MetaStatus::Done),
-        );
+        let deleted = replies.iter().any(|(_, r)| done(r));
         match failure {
             // Nothing could be checked anywhere: the caller must know the lock may still stand.
             Some(e) if found.is_empty() && !deleted => Err(e),
@@ -419,17 +406,7 @@ impl<H: Host> MemcachedLock<H> {
 
     /// Prolongs the lease on every server that still holds it; held only with a majority.
     pub(super) fn extend_quorum(&mut self, lease: &Lease, key: LockKey, ttl: Ttl) -> Result<Lease> {
-        let options = self.config.options.clone();
-        if ttl.ms() > options.max_lease {
-            return Err(LockError::new(
-                Code::InvalidTtl,
-                format!(
-                    "in quorum mode a ttl is at most options.max_lease ({} ms), got {} ms",
-                    options.max_lease,
-                    ttl.ms()
-                ),
-            ));
-        }
+        within_max_lease(ttl, self.config.options.max_lease)?;
         let n = self.servers.as_ref().ok_or_else(not_opened)?.len();
         let token = lease.owner_token;
         let token_hex = token.hex();
@@ -507,10 +484,27 @@ impl<H: Host> MemcachedLock<H> {
 fn counted(replies: &[(usize, Reply)]) -> usize {
     replies
         .iter()
-        .filter(|(_, r)| {
-            matches!(r, Reply::Answered { reply, counts: true, .. } if reply.status == MetaStatus::Done)
-        })
+        .filter(|(_, r)| done(r) && matches!(r, Reply::Answered { counts: true, .. }))
         .count()
+}
+
+/// Quorum mode bounds every ttl by `options.max_lease` (what the restart rule relies on).
+fn within_max_lease(ttl: Ttl, max_lease: u64) -> Result<()> {
+    if ttl.ms() > max_lease {
+        return Err(LockError::new(
+            Code::InvalidTtl,
+            format!(
+                "in quorum mode a ttl is at most options.max_lease ({max_lease} ms), got {} ms",
+                ttl.ms()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The server answered `HD`: the request took effect.
+fn done(reply: &Reply) -> bool {
+    matches!(reply, Reply::Answered { reply, .. } if reply.status == MetaStatus::Done)
 }
 
 fn not_opened() -> LockError {
