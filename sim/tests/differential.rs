@@ -530,3 +530,32 @@ fn fake_matches_real_memcached_authentication() {
     assert_eq!(replies[0][5], "STORED\r\n");
     assert_eq!(replies[0].last().map(String::as_str), Some("MN\r\n"));
 }
+
+/// `stats uptime` of a process that has just started: memcached counts it from a start set two
+/// seconds in the past (`uptime 2`), which quorum mode's restart rule reads to tell how long a
+/// server has run. A fake that reported its internal tick (62 at start) would make every
+/// restarted server look a minute old, and the simulation could never see the rule at work.
+#[test]
+fn fake_matches_real_memcached_uptime_at_start() {
+    let uptime = |port: u16| -> u64 {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        stream.write_all(b"stats\r\n").expect("write");
+        loop {
+            let line = read_line(&mut stream);
+            if let Some(v) = line.strip_prefix("STAT uptime ") {
+                return v.trim().parse().expect("uptime is a number");
+            }
+            assert_ne!(line, "END\r\n", "stats without uptime");
+        }
+    };
+    let real = Memcached::start();
+    let fake_port = start_fake(None);
+    let (real_uptime, fake_uptime) = (uptime(real.port()), uptime(fake_port));
+    assert!(
+        real_uptime <= 3 && fake_uptime <= 3 && real_uptime.abs_diff(fake_uptime) <= 1,
+        "uptime of a fresh process: real {real_uptime}, fake {fake_uptime}"
+    );
+}

@@ -17,6 +17,9 @@ pub const VERSION: &str = "1.6.18";
 /// memcached's KEY_MAX_LENGTH, on the wire (before base64 decoding).
 const KEY_MAX: usize = 250;
 const LINE_MAX: usize = 2048;
+/// memcached's `ITEM_UPDATE_INTERVAL`: its clock starts this many seconds (plus two) before the
+/// process did, and `stats uptime` takes them off again.
+const ITEM_UPDATE_INTERVAL_S: u64 = 60;
 
 /// One memcached process: its items and counters. A restart is a new `FakeMemcached`.
 #[derive(Debug)]
@@ -167,8 +170,11 @@ impl FakeMemcached {
     }
 
     fn stats(&self, now: u64) -> Vec<u8> {
+        // memcached reports `current_time − ITEM_UPDATE_INTERVAL`: its clock starts at 62, so a
+        // fresh process says `uptime 2`.
+        let uptime = now.saturating_sub(ITEM_UPDATE_INTERVAL_S);
         format!(
-            "STAT pid {}\r\nSTAT uptime {now}\r\nSTAT time {}\r\nSTAT version {VERSION}\r\nSTAT curr_items {}\r\nSTAT evictions {}\r\nEND\r\n",
+            "STAT pid {}\r\nSTAT uptime {uptime}\r\nSTAT time {}\r\nSTAT version {VERSION}\r\nSTAT curr_items {}\r\nSTAT evictions {}\r\nEND\r\n",
             self.pid,
             self.process_started + now,
             self.store.len(),
