@@ -25,6 +25,14 @@
 //!   resolution); a decrease across such a restart, or across a `reincarnate` fault (which keeps
 //!   the start time on purpose), is excused and counted. Release and extend safety have no such
 //!   excuse: they must hold across `reincarnate` too.
+//! - **Rollback**: an acquire that did not win leaves nothing behind: every item stored with its
+//!   owner token is deleted by the client that stored it, unless a fault touched that client or
+//!   server around the store (a lost reply leaves an orphan that expires on its own).
+//! - **Quorum mode** reads these per majority: a belief must end within the guaranteed life of the
+//!   items on a majority of the servers; only eviction excuses an overlap (a crash must not: the
+//!   restart rule is there for it), and only where the second lease was stored on a server that
+//!   had evicted the first; fencing tokens are not offered, so every quorum lease's token must be
+//!   zero.
 //! - **Liveness**: after the faults stop and every client has finished its rounds, every client's
 //!   final blocking acquire succeeds.
 //! - **Bounded calls**: no call lasts longer than its bound in simulated time, and every error is
@@ -35,8 +43,8 @@ use std::time::Duration;
 
 use memlock_host::ErrorCode;
 
-use crate::history::{Event, Op, Outcome};
-use crate::schedule::{Case, FaultKind};
+use crate::history::{Event, Loss, Op, Outcome};
+use crate::schedule::{Case, FaultKind, Mode};
 
 /// The lock's drift allowance covers a clock up to this much slower than real time.
 pub const DRIFT_ALLOWANCE: f64 = 0.01;
@@ -54,6 +62,8 @@ pub struct Report {
     pub acquisitions: usize,
     /// Writes by stale holders that the guarded resource rejected thanks to fencing tokens.
     pub stale_writes_rejected: usize,
+    /// Per fault kind active when an acquire began ("none": no fault): (acquires, acquired).
+    pub attempts: BTreeMap<&'static str, (usize, usize)>,
 }
 
 impl Report {
@@ -63,9 +73,19 @@ impl Report {
 }
 
 /// Longest a single call may take: connect + handshake + command, possibly a token lookup, resend
-/// and orphan cleanup, each bounded by the configured timeouts.
-pub fn call_bound(op_timeout: Duration, reconnect: Duration) -> Duration {
-    (reconnect + op_timeout * 2) * 6
+/// and orphan cleanup, each bounded by the configured timeouts. In quorum mode a call visits
+/// every server, and connects and rollbacks go one server after another.
+pub fn call_bound(
+    op_timeout: Duration,
+    reconnect: Duration,
+    mode: Mode,
+    servers: usize,
+) -> Duration {
+    let one = (reconnect + op_timeout * 2) * 6;
+    match mode {
+        Mode::Shard => one,
+        Mode::Quorum => one * servers.max(1) as u32,
+    }
 }
 
 pub struct Limits {
@@ -106,16 +126,22 @@ pub fn check(
     server_of: impl Fn(&str) -> usize,
 ) -> Report {
     let mut report = Report::default();
-    let beliefs = check_calls(events, limits, &mut report);
+    let beliefs = check_calls(case, events, limits, &mut report);
     check_mutual_exclusion(case, events, &beliefs, &mut report);
     check_validity(case, events, &beliefs, &mut report);
-    check_fencing(case, events, &server_of, &mut report);
+    match case.mode {
+        Mode::Shard => check_fencing(case, events, &server_of, &mut report),
+        Mode::Quorum => check_no_fencing(events, &mut report),
+    }
     check_deletes_and_replacements(events, &beliefs, &mut report);
+    check_rollback(case, events, &mut report);
+    count_attempts(case, events, &mut report);
     report
 }
 
 /// Bounded calls and documented errors, liveness; returns every belief by key.
 fn check_calls<'a>(
+    case: &Case,
     events: &'a [Event],
     limits: &Limits,
     report: &mut Report,
@@ -195,7 +221,12 @@ fn check_calls<'a>(
                     ErrorCode::ServerError,
                 ];
                 let name = code.map_or("RUNTIME", ErrorCode::as_str);
-                if !code.is_some_and(|c| documented.contains(&c)) {
+                // Quorum mode reports a missing majority as NO_QUORUM, and nothing else does.
+                let documented_here = |c: ErrorCode| match case.mode {
+                    Mode::Shard => documented.contains(&c),
+                    Mode::Quorum => documented.contains(&c) || c == ErrorCode::NoQuorum,
+                };
+                if !code.is_some_and(documented_here) {
                     report.violations.push(format!(
                         "documented errors: client c{client} {op:?} {key} failed with {name}"
                     ));
@@ -219,25 +250,43 @@ fn check_calls<'a>(
     beliefs
 }
 
-/// When the server first stored each token, and when it lost each token without being asked.
+/// When a server first stored each token, and when it lost each token without being asked.
 struct ItemLives<'a> {
+    /// token → when any server first stored it.
     stored: HashMap<&'a [u8], Duration>,
-    dropped: HashMap<&'a [u8], Vec<Duration>>,
+    /// (token, server) → when that server first stored it.
+    stored_on: HashMap<(&'a [u8], usize), Duration>,
+    /// token → (server, when, why) of every loss.
+    dropped: HashMap<&'a [u8], Vec<(usize, Duration, Loss)>>,
 }
 
 impl<'a> ItemLives<'a> {
     fn new(events: &'a [Event]) -> Self {
         let mut lives = ItemLives {
             stored: HashMap::new(),
+            stored_on: HashMap::new(),
             dropped: HashMap::new(),
         };
         for event in events {
             match event {
-                Event::Store { value, at, .. } => {
+                Event::Store {
+                    server, value, at, ..
+                } => {
                     lives.stored.entry(value).or_insert(*at);
+                    lives.stored_on.entry((value, *server)).or_insert(*at);
                 }
-                Event::Drop { value, at, .. } => {
-                    lives.dropped.entry(value).or_default().push(*at);
+                Event::Drop {
+                    server,
+                    value,
+                    at,
+                    cause,
+                    ..
+                } => {
+                    lives
+                        .dropped
+                        .entry(value)
+                        .or_default()
+                        .push((*server, *at, *cause));
                 }
                 _ => {}
             }
@@ -253,7 +302,27 @@ impl<'a> ItemLives<'a> {
         };
         self.dropped
             .get(token)
-            .is_some_and(|drops| drops.iter().any(|&at| stored <= at && at <= by))
+            .is_some_and(|drops| drops.iter().any(|&(_, at, _)| stored <= at && at <= by))
+    }
+
+    /// Some server evicted `first`'s item after storing it and before it stored `second`: only
+    /// then may two majorities both be granted (a crash does not count: the restart rule keeps a
+    /// restarted server out of every majority until the leases it held have expired).
+    fn evicted_where_second_stored(&self, first: &str, second: &str) -> bool {
+        let (first, second) = (first.as_bytes(), second.as_bytes());
+        self.dropped.get(first).is_some_and(|drops| {
+            drops.iter().any(|&(server, at, cause)| {
+                cause == Loss::Evicted
+                    && self
+                        .stored_on
+                        .get(&(first, server))
+                        .is_some_and(|&stored| stored <= at)
+                    && self
+                        .stored_on
+                        .get(&(second, server))
+                        .is_some_and(|&stored| at <= stored)
+            })
+        })
     }
 }
 
@@ -284,7 +353,10 @@ fn check_mutual_exclusion(
                     .get(second.token.as_bytes())
                     .copied()
                     .unwrap_or(second.start);
-                let lost = lives.lost_before(&first.token, second_stored);
+                let lost = match case.mode {
+                    Mode::Shard => lives.lost_before(&first.token, second_stored),
+                    Mode::Quorum => lives.evicted_where_second_stored(&first.token, &second.token),
+                };
                 let overlap = first.end.min(second.end) - second.start;
                 let excess = slow_clock_excess(case.drift[first.client], first.ttl_ms);
                 if lost {
@@ -314,42 +386,64 @@ fn check_validity(
     beliefs: &HashMap<&str, Vec<Belief>>,
     report: &mut Report,
 ) {
-    // token → every (stored at, lives until) of an item holding it.
-    let mut stores: HashMap<&[u8], Vec<(Duration, Option<Duration>)>> = HashMap::new();
+    // token → every (server, stored at, lives until) of an item holding it.
+    type Stores<'a> = HashMap<&'a [u8], Vec<(usize, Duration, Option<Duration>)>>;
+    let mut stores: Stores = HashMap::new();
     for event in events {
         if let Event::Store {
+            server,
             value,
             lives_until,
             at,
             ..
         } = event
         {
-            stores.entry(value).or_default().push((*at, *lives_until));
+            stores
+                .entry(value)
+                .or_default()
+                .push((*server, *at, *lives_until));
         }
     }
+    // Servers whose items must back a belief: its one server, or a majority of all.
+    let needed = match case.mode {
+        Mode::Shard => 1,
+        Mode::Quorum => case.servers / 2 + 1,
+    };
     let mut keys: Vec<&&str> = beliefs.keys().collect();
     keys.sort();
     for key in keys {
         for belief in &beliefs[*key] {
-            // The store that set this belief's end: the last one of its token by the end of the
-            // call that set it.
-            let Some(&(_, lives_until)) = stores
+            // Per server, the store that set this belief's end there: the last one of its token
+            // by the end of the call that set it.
+            let mut lives: BTreeMap<usize, Option<Duration>> = BTreeMap::new();
+            for &(server, at, lives_until) in stores
                 .get(belief.token.as_bytes())
-                .and_then(|list| list.iter().rfind(|(at, _)| *at <= belief.end_set_at))
-            else {
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                if at <= belief.end_set_at {
+                    lives.insert(server, lives_until);
+                }
+            }
+            if lives.len() < needed {
                 report.violations.push(format!(
-                    "validity: c{} believes it holds {key} but the server never stored its token",
-                    belief.client
+                    "validity: c{} believes it holds {key} but {} of the {needed} servers it needs stored its token",
+                    belief.client,
+                    lives.len()
                 ));
                 continue;
-            };
-            let Some(lives_until) = lives_until else {
+            }
+            if lives.values().any(Option::is_none) {
                 report.violations.push(format!(
                     "validity: c{}'s item for {key} was stored without expiry",
                     belief.client
                 ));
                 continue;
-            };
+            }
+            // The life the belief may count on: the `needed`-th longest.
+            let mut ends: Vec<Duration> = lives.values().flatten().copied().collect();
+            ends.sort_unstable_by(|a, b| b.cmp(a));
+            let lives_until = ends[needed - 1];
             if belief.end <= lives_until {
                 continue;
             }
@@ -357,8 +451,13 @@ fn check_validity(
             if belief.end - lives_until <= excess {
                 report.excuse(SLOW_CLOCK);
             } else {
+                let whose = if needed == 1 {
+                    "its item is".to_string()
+                } else {
+                    format!("its items on {needed} servers are")
+                };
                 report.violations.push(format!(
-                    "validity: c{} believes it holds {key} until {:?}, but its item is sure to live only until {lives_until:?}",
+                    "validity: c{} believes it holds {key} until {:?}, but {whose} sure to live only until {lives_until:?}",
                     belief.client, belief.end
                 ));
             }
@@ -530,5 +629,126 @@ fn check_deletes_and_replacements(
     }
 }
 
+/// Quorum mode offers no fencing tokens: every lease's token is zero, so that no caller can
+/// mistake one server's CAS for an order across the cluster.
+fn check_no_fencing(events: &[Event], report: &mut Report) {
+    for event in events {
+        if let Event::Call {
+            client,
+            key,
+            ended,
+            outcome: Outcome::Acquired { fence, .. },
+            ..
+        } = event
+            && *fence != 0
+        {
+            report.violations.push(format!(
+                "fencing: c{client} acquired {key} at {ended:?} in quorum mode with fencing token {fence}, not 0"
+            ));
+        }
+    }
+}
+
+/// Around a store, how long a fault may still explain an item left behind: the call that stored
+/// it (its round, then its rollback) lasts a few timeouts.
+const ROLLBACK_WINDOW: Duration = Duration::from_secs(2);
+
+/// Does `fault` touch what client `peer` and server `server` exchange around `at`?
+fn touches(fault: &crate::schedule::Fault, peer: &str, server: usize, at: Duration) -> bool {
+    let (from, to) = match fault.kind {
+        // It waits for the next command, whenever that comes.
+        FaultKind::LoseReply { .. } => (fault.at, Duration::MAX),
+        _ => (fault.at, fault.at + fault.duration),
+    };
+    let near = from <= at + ROLLBACK_WINDOW && at.saturating_sub(ROLLBACK_WINDOW) <= to;
+    let on_server = fault.kind.server().is_none_or(|s| s == server);
+    let on_client = fault.kind.client().is_none_or(|c| format!("c{c}") == peer);
+    near && on_server && on_client
+}
+
+/// Items of acquires that did not win are taken back by the client that stored them.
+fn check_rollback(case: &Case, events: &[Event], report: &mut Report) {
+    let won: std::collections::HashSet<&[u8]> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Call {
+                outcome: Outcome::Acquired { token, .. },
+                ..
+            } => Some(token.as_bytes()),
+            _ => None,
+        })
+        .collect();
+    // (token, server) of every item deleted or lost.
+    let mut gone: std::collections::HashSet<(&[u8], usize)> = std::collections::HashSet::new();
+    for event in events {
+        match event {
+            Event::Delete { server, value, .. } | Event::Drop { server, value, .. } => {
+                gone.insert((value, *server));
+            }
+            _ => {}
+        }
+    }
+    for event in events {
+        let Event::Store {
+            server,
+            peer,
+            key,
+            value,
+            at,
+            ..
+        } = event
+        else {
+            continue;
+        };
+        // Lock keys only: not the incarnation item (NUL-framed) or the authentication set.
+        let lock_key = !key.starts_with(b"\0") && !key.starts_with(b"memlock:");
+        if !lock_key || won.contains(value.as_slice()) || gone.contains(&(value, *server)) {
+            continue;
+        }
+        if case.faults.iter().any(|f| touches(f, peer, *server, *at)) {
+            continue;
+        }
+        report.violations.push(format!(
+            "rollback: {peer}'s acquire of {} did not win, but its item stored at {at:?} stayed on mc{server}",
+            String::from_utf8_lossy(key)
+        ));
+    }
+}
+
+/// How often an acquire succeeded, by the faults active when it began.
+fn count_attempts(case: &Case, events: &[Event], report: &mut Report) {
+    for event in events {
+        let Event::Call {
+            op: Op::TryAcquire | Op::Acquire,
+            started,
+            outcome,
+            ..
+        } = event
+        else {
+            continue;
+        };
+        let mut kinds: Vec<&'static str> = case
+            .faults
+            .iter()
+            .filter(|f| f.at <= *started && *started < f.at + f.duration)
+            .map(|f| f.kind.name())
+            .collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        if kinds.is_empty() {
+            kinds.push("none");
+        }
+        for kind in kinds {
+            let entry = report.attempts.entry(kind).or_default();
+            entry.0 += 1;
+            if matches!(outcome, Outcome::Acquired { .. }) {
+                entry.1 += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod quorum_tests;
 #[cfg(test)]
 mod tests;

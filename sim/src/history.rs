@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use memlock_host::ErrorCode;
 
+pub use crate::fake::serve::Loss;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
     TryAcquire,
@@ -88,6 +90,7 @@ pub enum Event {
         key: Vec<u8>,
         value: Vec<u8>,
         at: Duration,
+        cause: Loss,
     },
     /// A write to the guarded resource with a fencing token, accepted or rejected as stale.
     Write {

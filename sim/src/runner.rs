@@ -23,6 +23,8 @@ pub struct Summary {
     pub excused: BTreeMap<&'static str, usize>,
     pub stale_writes_rejected: usize,
     pub faults: BTreeMap<&'static str, usize>,
+    /// Per fault kind active when an acquire began ("none": no fault): (acquires, acquired).
+    pub attempts: BTreeMap<&'static str, (usize, usize)>,
     pub failure: Option<(Case, String)>,
     /// Wall time from the start of the run to the end of the first failing case.
     pub first_failure_after: Option<Duration>,
@@ -71,6 +73,11 @@ pub fn run_cases(
             for (k, n) in run.faults {
                 *s.faults.entry(k).or_default() += n;
             }
+            for (k, (tried, won)) in &run.report.attempts {
+                let entry = s.attempts.entry(k).or_default();
+                entry.0 += tried;
+                entry.1 += won;
+            }
         }
         if !run.report.violations.is_empty() && !s.failure_seen {
             // Every run from here on is proptest shrinking this case.
@@ -96,6 +103,7 @@ pub fn run_cases(
                 seed,
                 clients: 0,
                 servers: 0,
+                mode: shape.mode,
                 drift: Vec::new(),
                 faults: Vec::new(),
             },
@@ -103,4 +111,20 @@ pub fn run_cases(
         ));
     }
     summary
+}
+
+impl Summary {
+    /// `kind=acquired/acquires (percent)` per fault kind active when an acquire began.
+    pub fn success_rates(&self) -> String {
+        self.attempts
+            .iter()
+            .map(|(kind, (tried, won))| {
+                format!(
+                    "{kind}={won}/{tried} ({:.0}%)",
+                    100.0 * *won as f64 / (*tried).max(1) as f64
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }

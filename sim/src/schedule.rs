@@ -3,7 +3,10 @@
 //!
 //! ```text
 //! seed=42;clients=3;servers=1;drift=0,0.002,-0.001;faults=partition:c1:mc0@1200+800,crash:mc0@3000+500
+//! seed=7;clients=3;servers=3;mode=quorum;drift=0,0,0;faults=isolate:mc2@500+2000
 //! ```
+//!
+//! (`mode=` appears only in quorum mode, so cases printed before it existed replay unchanged.)
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,6 +19,9 @@ use proptest::prelude::*;
 pub enum FaultKind {
     /// No messages between a client and a server (connects fail at once, sends vanish).
     Partition { client: usize, server: usize },
+    /// No messages between a server and any client; its items survive (two at once isolate a
+    /// majority of three).
+    Isolate { server: usize },
     /// Messages between a client and a server are held, then delivered at the end.
     Hold { client: usize, server: usize },
     /// Every message to and from a server takes up to 150 ms.
@@ -45,8 +51,9 @@ pub struct Fault {
 }
 
 /// Fault kinds by name, for `--faults`.
-pub const KINDS: [&str; 10] = [
+pub const KINDS: [&str; 11] = [
     "partition",
+    "isolate",
     "hold",
     "delay",
     "lose-reply",
@@ -62,6 +69,7 @@ impl FaultKind {
     pub fn name(&self) -> &'static str {
         match self {
             FaultKind::Partition { .. } => "partition",
+            FaultKind::Isolate { .. } => "isolate",
             FaultKind::Hold { .. } => "hold",
             FaultKind::Delay { .. } => "delay",
             FaultKind::LoseReply { .. } => "lose-reply",
@@ -79,6 +87,7 @@ impl FaultKind {
         match self {
             FaultKind::Partition { server, .. }
             | FaultKind::Hold { server, .. }
+            | FaultKind::Isolate { server }
             | FaultKind::Delay { server }
             | FaultKind::LoseReply { server }
             | FaultKind::Crash { server }
@@ -114,6 +123,9 @@ impl FaultKind {
                 client,
                 server: fold(server),
             },
+            FaultKind::Isolate { server } => FaultKind::Isolate {
+                server: fold(server),
+            },
             FaultKind::Delay { server } => FaultKind::Delay {
                 server: fold(server),
             },
@@ -140,11 +152,43 @@ impl FaultKind {
     }
 }
 
+/// How the clients use their servers (`options.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Each key lives on one server.
+    #[default]
+    Shard,
+    /// Each lock is held by a majority of all servers.
+    Quorum,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Shard => "shard",
+            Mode::Quorum => "quorum",
+        }
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "shard" => Ok(Mode::Shard),
+            "quorum" => Ok(Mode::Quorum),
+            other => Err(format!("unknown mode {other:?} (shard or quorum)")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Case {
     pub seed: u64,
     pub clients: usize,
     pub servers: usize,
+    pub mode: Mode,
     /// Per client: its clock runs at `1 + drift` of simulated time.
     pub drift: Vec<f64>,
     pub faults: Vec<Fault>,
@@ -168,6 +212,7 @@ pub struct Shape {
     /// Servers per case: each case draws its count from this range (the default run mixes 1, 2
     /// and 3: sharding and server-down paths need more than one).
     pub servers: std::ops::RangeInclusive<usize>,
+    pub mode: Mode,
     pub kinds: Vec<&'static str>,
     pub max_faults: usize,
     /// Largest |drift| generated; the lock's allowance covers 1 %. Half the clients' drifts are
@@ -191,6 +236,9 @@ fn fault(
                 .boxed(),
             "hold" => (client, server)
                 .prop_map(|(client, server)| FaultKind::Hold { client, server })
+                .boxed(),
+            "isolate" => server
+                .prop_map(|server| FaultKind::Isolate { server })
                 .boxed(),
             "delay" => server
                 .prop_map(|server| FaultKind::Delay { server })
@@ -242,6 +290,7 @@ pub fn cases(shape: &Shape) -> impl Strategy<Value = Case> + use<> {
         .boxed()
     };
     let max_drift = shape.max_drift;
+    let mode = shape.mode;
     // Half the clients anywhere in ±max, a quarter each just inside +max and -max.
     let one_drift = if max_drift > 0.0 {
         prop_oneof![
@@ -272,6 +321,7 @@ pub fn cases(shape: &Shape) -> impl Strategy<Value = Case> + use<> {
                 seed,
                 clients,
                 servers,
+                mode,
                 drift,
                 faults,
             }
@@ -292,7 +342,8 @@ impl fmt::Display for Fault {
                 format!("c{client}:mc{server}")
             }
             FaultKind::Pause { client } => format!("c{client}"),
-            FaultKind::Delay { server }
+            FaultKind::Isolate { server }
+            | FaultKind::Delay { server }
             | FaultKind::LoseReply { server }
             | FaultKind::Crash { server }
             | FaultKind::Reincarnate { server }
@@ -316,13 +367,13 @@ impl fmt::Display for Case {
         let faults: Vec<String> = self.faults.iter().map(ToString::to_string).collect();
         write!(
             f,
-            "seed={};clients={};servers={};drift={};faults={}",
-            self.seed,
-            self.clients,
-            self.servers,
-            drift.join(","),
-            faults.join(",")
-        )
+            "seed={};clients={};servers={};",
+            self.seed, self.clients, self.servers
+        )?;
+        if self.mode != Mode::Shard {
+            write!(f, "mode={};", self.mode.name())?;
+        }
+        write!(f, "drift={};faults={}", drift.join(","), faults.join(","))
     }
 }
 
@@ -363,6 +414,7 @@ impl FromStr for Fault {
                 pair().map(|(client, server)| FaultKind::Partition { client, server })?
             }
             "hold" => pair().map(|(client, server)| FaultKind::Hold { client, server })?,
+            "isolate" => FaultKind::Isolate { server: server()? },
             "delay" => FaultKind::Delay { server: server()? },
             "lose-reply" => FaultKind::LoseReply { server: server()? },
             "crash" => FaultKind::Crash { server: server()? },
@@ -391,6 +443,7 @@ impl FromStr for Case {
             seed: 0,
             clients: 0,
             servers: 0,
+            mode: Mode::Shard,
             drift: Vec::new(),
             faults: Vec::new(),
         };
@@ -403,6 +456,7 @@ impl FromStr for Case {
                 "seed" => case.seed = value.parse().map_err(|_| "bad seed")?,
                 "clients" => case.clients = value.parse().map_err(|_| "bad clients")?,
                 "servers" => case.servers = value.parse().map_err(|_| "bad servers")?,
+                "mode" => case.mode = value.parse()?,
                 "drift" => {
                     case.drift = list()
                         .map(|d| {
@@ -440,6 +494,11 @@ mod tests {
     fn cases_round_trip_through_text() {
         let text = "seed=42;clients=2;servers=2;drift=0,-0.002;faults=partition:c1:mc0@1200+800,crash:mc1@3000+500,pause:c0@10+20,lose-reply:mc0@5+1";
         let case: Case = text.parse().expect("parses");
+        assert_eq!(case.to_string(), text);
+        assert_eq!(case.mode, Mode::Shard);
+        let text = "seed=7;clients=1;servers=3;mode=quorum;drift=0;faults=isolate:mc2@500+2000";
+        let case: Case = text.parse().expect("parses");
+        assert_eq!(case.mode, Mode::Quorum);
         assert_eq!(case.to_string(), text);
         assert!(
             "seed=1;clients=1;servers=1;drift=;faults="

@@ -16,6 +16,7 @@ use rand::{Rng, SeedableRng};
 use crate::history::{self, Event, History, Op, Outcome};
 use crate::net::TurmoilNetwork;
 use crate::resource::GuardedResource;
+use crate::schedule::Mode;
 
 /// The user and password every fake server requires and every client sends.
 pub const CREDENTIALS: (&str, &str) = ("sim", "sim-secret");
@@ -34,6 +35,9 @@ pub const OPTIONS: [(&str, &str); 6] = [
     ("options.retry", "1000"),
     ("options.retry_timeout", "100"),
 ];
+/// Quorum mode's `options.max_lease`: at least the longest ttl; short, so that a restarted
+/// server counts again within a run.
+pub const MAX_LEASE_MS: u64 = 3_000;
 pub const OP_TIMEOUT: Duration = Duration::from_millis(400);
 pub const RECONNECT: Duration = Duration::from_millis(400);
 
@@ -41,6 +45,7 @@ pub struct ClientPlan {
     pub index: usize,
     pub seed: u64,
     pub servers: usize,
+    pub mode: Mode,
     pub clock_rate: f64,
     /// (start, duration) of pauses, in simulated time.
     pub pauses: Vec<(Duration, Duration)>,
@@ -138,6 +143,10 @@ pub async fn run_client(
         .map(|s| (format!("connections.{s}.uri"), format!("mc{s}:11211")))
         .collect();
     config.extend(OPTIONS.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    if plan.mode == Mode::Quorum {
+        config.push(("options.mode".into(), "quorum".into()));
+        config.push(("options.max_lease".into(), MAX_LEASE_MS.to_string()));
+    }
     config.push(("credential.username".into(), CREDENTIALS.0.into()));
     config.push(("credential.password".into(), CREDENTIALS.1.into()));
     lock.configure(&config).await?;

@@ -10,7 +10,7 @@ use crate::check::{self, Limits, Report};
 use crate::fake::serve::{ServerConfig, ServerHandle, serve_connection};
 use crate::history::{Event, History, fingerprint};
 use crate::resource::GuardedResource;
-use crate::schedule::{Case, FaultKind};
+use crate::schedule::{Case, FaultKind, Mode};
 use crate::workload::{self, ClientPlan};
 
 /// Fake memcached's memory: plenty; eviction comes from the `evict` fault. Every server requires
@@ -21,6 +21,9 @@ const SERVER: ServerConfig = ServerConfig {
     evict: true,
     credentials: Some(crate::workload::CREDENTIALS),
 };
+/// How long every server has run when a run begins: a cluster in service, not a cold one (which
+/// quorum mode would refuse for `options.max_lease`). A restarted process starts from zero.
+const UP_BEFORE_RUN: Duration = Duration::from_secs(3600);
 /// A run longer than this in simulated time is a hang.
 const SIMULATION_LIMIT: Duration = Duration::from_secs(180);
 
@@ -43,7 +46,15 @@ fn liveness_timeout(case: &Case) -> Duration {
     // Leftover items (crashed holders, orphans) live at most ceil(max ttl)+1 seconds; then each
     // client needs a few round trips and retry intervals.
     let max_ttl = *workload::TTLS_MS.iter().max().unwrap_or(&0) as u64;
-    Duration::from_millis((max_ttl.div_ceil(1000) + 1) * 1000 + 2_000 + 500 * case.clients as u64)
+    let base = Duration::from_millis(
+        (max_ttl.div_ceil(1000) + 1) * 1000 + 2_000 + 500 * case.clients as u64,
+    );
+    match case.mode {
+        Mode::Shard => base,
+        // A server restarted at the end of the faults counts again once it has run max_lease
+        // (as told by an uptime that may run 3 s ahead, in whole seconds).
+        Mode::Quorum => base + Duration::from_millis(workload::MAX_LEASE_MS + 4_000),
+    }
 }
 
 /// Runs `case` and checks its history.
@@ -75,7 +86,12 @@ pub fn run(case: &Case, runtime: &'static Runtime) -> RunResult {
                 let phase = Duration::from_millis(
                     (seed.wrapping_add(n * 373).wrapping_add(s as u64 * 619)) % 1000,
                 );
-                handle.restart(SERVER, 1000 * (s as u64 + 1) + n, phase);
+                let up_before = if n == 0 {
+                    UP_BEFORE_RUN
+                } else {
+                    Duration::ZERO
+                };
+                handle.restart(SERVER, 1000 * (s as u64 + 1) + n, phase, up_before);
                 let listener = turmoil::net::TcpListener::bind("0.0.0.0:11211").await?;
                 loop {
                     let (stream, peer) = listener.accept().await?;
@@ -103,6 +119,7 @@ pub fn run(case: &Case, runtime: &'static Runtime) -> RunResult {
                 .wrapping_add(c as u64 + 1)
                 .wrapping_mul(0x9e37_79b9_7f4a_7c15),
             servers: case.servers,
+            mode: case.mode,
             clock_rate: 1.0 + case.drift[c],
             pauses,
             faults_end: case.faults_end(),
@@ -168,6 +185,7 @@ pub fn run(case: &Case, runtime: &'static Runtime) -> RunResult {
                 key: dropped.key,
                 value: dropped.value,
                 at: dropped.at,
+                cause: dropped.cause,
             });
         }
         for change in std::mem::take(&mut handle.lock().changes) {
@@ -192,7 +210,12 @@ pub fn run(case: &Case, runtime: &'static Runtime) -> RunResult {
     }
     let events = history.events();
     let limits = Limits {
-        call_bound: check::call_bound(workload::OP_TIMEOUT, workload::RECONNECT),
+        call_bound: check::call_bound(
+            workload::OP_TIMEOUT,
+            workload::RECONNECT,
+            case.mode,
+            case.servers,
+        ),
         liveness_timeout: liveness,
     };
     let mut report = check::check(case, &events, &limits, |key| {
@@ -216,6 +239,11 @@ fn begin(sim: &mut turmoil::Sim<'_>, handles: &[ServerHandle], clients: usize, k
             sim.partition(format!("c{client}"), format!("mc{server}"))
         }
         FaultKind::Hold { client, server } => sim.hold(format!("c{client}"), format!("mc{server}")),
+        FaultKind::Isolate { server } => {
+            for c in 0..clients {
+                sim.partition(format!("c{c}"), format!("mc{server}"));
+            }
+        }
         FaultKind::Delay { server } => {
             for c in 0..clients {
                 sim.set_link_latency(
@@ -245,6 +273,11 @@ fn end(sim: &mut turmoil::Sim<'_>, handles: &[ServerHandle], clients: usize, kin
         }
         FaultKind::Hold { client, server } => {
             sim.release(format!("c{client}"), format!("mc{server}"))
+        }
+        FaultKind::Isolate { server } => {
+            for c in 0..clients {
+                sim.repair(format!("c{c}"), format!("mc{server}"));
+            }
         }
         FaultKind::Delay { server } => {
             for c in 0..clients {

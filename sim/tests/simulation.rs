@@ -3,7 +3,7 @@
 
 use memlock_host::Runtime;
 use memlock_sim::runner::run_cases;
-use memlock_sim::schedule::{Case, KINDS, Shape, replay_command};
+use memlock_sim::schedule::{Case, KINDS, Mode, Shape, replay_command};
 use memlock_sim::world;
 
 fn runtime() -> &'static Runtime {
@@ -15,6 +15,7 @@ fn bounded_run_finds_no_violation() {
     let shape = Shape {
         clients: 3,
         servers: 1..=3,
+        mode: Mode::Shard,
         kinds: KINDS.to_vec(),
         max_faults: 6,
         max_drift: 0.0099,
@@ -46,6 +47,66 @@ fn bounded_run_finds_no_violation() {
     );
 }
 
+/// Quorum mode over 3 to 5 servers under every fault kind: no violation, and the restart rule
+/// does not stop the cluster from granting locks.
+#[test]
+fn quorum_bounded_run_finds_no_violation() {
+    let shape = Shape {
+        clients: 3,
+        servers: 3..=5,
+        mode: Mode::Quorum,
+        kinds: KINDS.to_vec(),
+        max_faults: 6,
+        max_drift: 0.0099,
+    };
+    let summary = run_cases(20261130, 150, &shape, runtime(), &mut |_| {});
+    println!(
+        "sim quorum: {} cases, {} acquisitions, faults {:?}, excused {:?}, success {}",
+        summary.cases,
+        summary.acquisitions,
+        summary.faults,
+        summary.excused,
+        summary.success_rates()
+    );
+    if let Some((case, message)) = summary.failure {
+        panic!("{message}\nreplay: {}", replay_command(&case));
+    }
+    assert_eq!(summary.cases, 150);
+    assert!(summary.acquisitions > 1000, "{}", summary.acquisitions);
+    assert!(
+        KINDS
+            .iter()
+            .all(|k| summary.faults.get(k).copied().unwrap_or(0) > 0),
+        "every fault kind injected"
+    );
+}
+
+/// One of three servers is down (crashed, then restarted and not yet counted) for most of the
+/// run: the other two are a majority, and clients keep acquiring at about the rate they do with
+/// every server up.
+#[test]
+fn quorum_with_a_minority_down_keeps_granting() {
+    let case: Case =
+        "seed=11;clients=3;servers=3;mode=quorum;drift=0,0,0;faults=crash:mc2@300+9000"
+            .parse()
+            .expect("case");
+    let run = world::run(&case, runtime());
+    assert_eq!(run.report.violations, Vec::<String>::new());
+    let (tried, won) = run
+        .report
+        .attempts
+        .get("crash")
+        .copied()
+        .unwrap_or_default();
+    let (tried_up, won_up) = run.report.attempts.get("none").copied().unwrap_or_default();
+    println!("with mc2 down: {won}/{tried}; all up: {won_up}/{tried_up}");
+    assert!(tried >= 10, "acquires while mc2 was down: {tried}");
+    assert!(
+        won * tried_up * 2 >= won_up * tried,
+        "with a minority down {won}/{tried} succeeded, against {won_up}/{tried_up} with all up"
+    );
+}
+
 #[test]
 fn same_case_same_history() {
     let case: Case = "seed=7;clients=3;servers=2;drift=0.003,-0.002,0;faults=partition:c1:mc0@800+900,lose-reply:mc1@1500+1,crash:mc0@2500+700,hold:c2:mc1@3000+600,garbage:mc1@4000+300,evict:mc0@4500+1,pause:c0@5000+1500,delay:mc1@6000+800"
@@ -61,6 +122,17 @@ fn same_case_same_history() {
         first.fingerprint, other.fingerprint,
         "another seed, another history"
     );
+}
+
+#[test]
+fn same_quorum_case_same_history() {
+    let case: Case = "seed=9;clients=3;servers=3;mode=quorum;drift=0.003,-0.002,0;faults=isolate:mc0@800+900,crash:mc1@1500+700,hold:c2:mc2@3000+600,pause:c0@5000+1500"
+        .parse()
+        .expect("case");
+    let first = world::run(&case, runtime());
+    let second = world::run(&case, runtime());
+    assert!(first.report.acquisitions > 0);
+    assert_eq!(first.events, second.events, "same seed, same history");
 }
 
 /// The replay command a failing run prints works when pasted into a shell, through `just`:

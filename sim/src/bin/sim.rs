@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use memlock_host::Runtime;
 use memlock_sim::runner::run_cases;
-use memlock_sim::schedule::{self, Case, Shape};
+use memlock_sim::schedule::{self, Case, Mode, Shape};
 use memlock_sim::world;
 
 /// Deterministic simulation of memlock under faults.
@@ -20,11 +20,14 @@ struct Args {
     cases: u32,
     #[arg(long, default_value_t = 3)]
     clients: usize,
-    /// Servers in every case. Default: each case draws 1, 2 or 3.
+    /// Servers in every case. Default: each case draws 1, 2 or 3 (3, 4 or 5 in quorum mode).
     #[arg(long)]
     servers: Option<usize>,
+    /// `shard` (each key on one server) or `quorum` (each lock on a majority of all servers).
+    #[arg(long, default_value = "shard")]
+    mode: Mode,
     /// Fault kinds to generate: `all`, `none`, or a comma list of
-    /// partition,hold,delay,lose-reply,crash,reincarnate,evict,full,garbage,pause.
+    /// partition,isolate,hold,delay,lose-reply,crash,reincarnate,evict,full,garbage,pause.
     #[arg(long, default_value = "all")]
     faults: String,
     /// Most faults per case.
@@ -81,23 +84,30 @@ fn main() -> ExitCode {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1)
     });
-    let servers = match args.servers {
-        Some(n) => n..=n,
-        None => 1..=3,
+    let servers = match (args.servers, args.mode) {
+        (Some(n), _) => n..=n,
+        (None, Mode::Shard) => 1..=3,
+        (None, Mode::Quorum) => 3..=5,
     };
+    if args.mode == Mode::Quorum && *servers.start() < 3 {
+        eprintln!("sim: quorum mode needs at least 3 servers");
+        return ExitCode::from(2);
+    }
     let shape = Shape {
         clients: args.clients,
         servers: servers.clone(),
+        mode: args.mode,
         kinds,
         max_faults: args.max_faults,
         max_drift: args.max_drift,
     };
     println!(
-        "sim: seed={seed} cases={} clients={} servers={}..={} faults={}",
+        "sim: seed={seed} cases={} clients={} servers={}..={} mode={} faults={}",
         args.cases,
         args.clients,
         servers.start(),
         servers.end(),
+        args.mode.name(),
         args.faults
     );
     let progress = std::io::stdout()
@@ -138,6 +148,10 @@ fn main() -> ExitCode {
         excused.join(", "),
         summary.stale_writes_rejected,
         if summary.failure.is_some() { 1 } else { 0 }
+    );
+    println!(
+        "sim: acquires that succeeded, by the fault active when they began: {}",
+        summary.success_rates()
     );
     match summary.failure {
         None => ExitCode::SUCCESS,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::history::{Event, Op, Outcome};
-use crate::schedule::{Case, Fault, FaultKind};
+use crate::schedule::{Case, Fault, FaultKind, Mode};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -16,6 +16,7 @@ fn case(faults: Vec<Fault>, drift: Vec<f64>) -> Case {
         seed: 1,
         clients: drift.len(),
         servers: 1,
+        mode: Mode::Shard,
         drift,
         faults,
     }
@@ -95,6 +96,7 @@ impl Story {
             key: b"k".to_vec(),
             value: token.as_bytes().to_vec(),
             at: ms(at),
+            cause: Loss::Evicted,
         });
         self
     }

@@ -34,6 +34,16 @@ pub struct Dropped {
     pub key: Vec<u8>,
     pub value: Vec<u8>,
     pub at: Duration,
+    pub cause: Loss,
+}
+
+/// Why a server lost an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Loss {
+    /// Memory pressure: an assumption of the lock fails (memcached must keep its locks).
+    Evicted,
+    /// The process died: quorum mode's restart rule is there for exactly this.
+    Crashed,
 }
 
 /// A change to an existing item the server applied, attributed to the connection that sent it:
@@ -54,6 +64,9 @@ pub struct ServerState {
     started: Instant,
     /// Sub-second offset of this process's tick, so items' n−1..n lifetimes vary.
     phase: Duration,
+    /// How long the process had run when the simulation began (whole seconds; zero for a
+    /// restart): a cluster that was up long before, as quorum mode's restart rule sees it.
+    up_before_s: u64,
     /// Reply garbage to every command while set.
     pub garbage: bool,
     /// Apply the next command, then close its connection without replying.
@@ -69,19 +82,22 @@ pub struct ServerState {
 
 impl ServerState {
     /// Records every item as lost at `at` (simulated time).
-    fn drop_all(&mut self, at: Duration) {
+    fn drop_all(&mut self, at: Duration, cause: Loss) {
         let lost = self.memcached.store.contents();
-        self.drops.extend(
-            lost.into_iter()
-                .map(|(key, value)| Dropped { key, value, at }),
-        );
+        self.drops
+            .extend(lost.into_iter().map(|(key, value)| Dropped {
+                key,
+                value,
+                at,
+                cause,
+            }));
     }
 }
 
 impl ServerState {
     /// The server's `current_time`.
     pub fn tick(&self) -> u64 {
-        tick_after(self.started.elapsed() + self.phase)
+        tick_after(self.started.elapsed() + self.phase) + self.up_before_s
     }
 
     /// How long an item stored now with expiry tick `exptime` is sure to live, whatever the
@@ -128,6 +144,7 @@ impl ServerHandle {
             memcached,
             started: Instant::now(),
             phase,
+            up_before_s: 0,
             garbage: false,
             lose_next_reply: false,
             keep_process: false,
@@ -147,28 +164,33 @@ impl ServerHandle {
     /// the caller knows it, as this may run outside any simulated host).
     pub fn evict_all(&self, at: Duration) {
         let mut state = self.lock();
-        state.drop_all(at);
+        state.drop_all(at, Loss::Evicted);
         state.memcached.store.evict_all();
     }
 
     /// Starts a new process in this slot: all items and the CAS counter are gone. With
-    /// `keep_process` set, the new process reports the old one's pid and start time.
-    pub fn restart(&self, config: ServerConfig, pid: u64, phase: Duration) {
+    /// `keep_process` set, the new process reports the old one's pid and start time. The process
+    /// looks as if it had started `up_before` ago (whole seconds).
+    pub fn restart(&self, config: ServerConfig, pid: u64, phase: Duration, up_before: Duration) {
         let mut state = self.lock();
         // The old process's items are gone (they became unreachable when it crashed).
-        state.drop_all(turmoil::sim_elapsed().unwrap_or_default());
-        let (pid, started) = if std::mem::take(&mut state.keep_process) {
+        state.drop_all(turmoil::sim_elapsed().unwrap_or_default(), Loss::Crashed);
+        let kept = std::mem::take(&mut state.keep_process);
+        let (pid, started) = if kept {
             state.memcached.server_process()
         } else {
             (
                 pid,
-                1_700_000_000 + turmoil::sim_elapsed().unwrap_or_default().as_secs(),
+                (1_700_000_000 + turmoil::sim_elapsed().unwrap_or_default().as_secs())
+                    .saturating_sub(up_before.as_secs()),
             )
         };
         state.memcached = FakeMemcached::new(pid, started, config.memory_limit, config.evict);
         if let Some((username, password)) = config.credentials {
             state.memcached.require_authentication(username, password);
         }
+        // A new process's clock starts again, reincarnated or not: its uptime is small.
+        state.up_before_s = up_before.as_secs();
         state.started = Instant::now();
         state.phase = phase;
         state.garbage = false;
