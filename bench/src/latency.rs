@@ -1,15 +1,16 @@
-//! The four latency rows (floor, peer, native core, component), measured interleaved.
+//! The five latency rows (floor, peer, native core, component, blocking component), measured
+//! interleaved.
 //!
 //! Each path keeps its connection or lock open for the whole run, and the run is split into
 //! rounds: every round measures a short batch of each path, in an order that rotates from round
 //! to round. Drift over the run (CPU frequency, the neighbours on a shared machine, memcached's
-//! own state) then falls on all four rows alike, so their ratios, which are the targets, are
+//! own state) then falls on all five rows alike, so their ratios, which are the targets, are
 //! comparisons made side by side rather than one block after another.
 
 use std::time::{Duration, Instant};
 
 use async_memcached::{Client, MetaProtocol};
-use memlock_host::{Lock, Runtime};
+use memlock_host::{BlockingLock, Lock, Runtime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -26,7 +27,11 @@ pub struct Samples {
     pub peer: Vec<Duration>,
     pub native: Vec<Duration>,
     pub component: Vec<Duration>,
+    pub blocking: Vec<Duration>,
 }
+
+/// Paths measured, in rotation.
+const PATHS: usize = 5;
 
 /// One open instance of each path.
 pub struct Paths {
@@ -34,6 +39,7 @@ pub struct Paths {
     peer: Client,
     native: memlock_guest::MemcachedLock<NativeHost>,
     component: Lock,
+    blocking: BlockingLock,
 }
 
 impl Paths {
@@ -45,6 +51,7 @@ impl Paths {
             peer: open_peer(addr).await,
             native: open_native(addr),
             component: open_lock(runtime, addr, 1).await,
+            blocking: open_blocking(runtime, addr),
         }
     }
 
@@ -55,20 +62,22 @@ impl Paths {
             peer: Vec::with_capacity(n),
             native: Vec::with_capacity(n),
             component: Vec::with_capacity(n),
+            blocking: Vec::with_capacity(n),
         };
         let mut discard = Vec::new();
-        for path in 0..4 {
+        for path in 0..PATHS {
             self.run(rt, path, WARMUP, &mut discard);
         }
         let per_round = n.div_ceil(ROUNDS);
         for round in 0..ROUNDS {
-            for step in 0..4 {
-                let path = (round + step) % 4;
+            for step in 0..PATHS {
+                let path = (round + step) % PATHS;
                 let out = match path {
                     0 => &mut samples.floor,
                     1 => &mut samples.peer,
                     2 => &mut samples.native,
-                    _ => &mut samples.component,
+                    3 => &mut samples.component,
+                    _ => &mut samples.blocking,
                 };
                 let batch = per_round.min(n - out.len());
                 self.run(rt, path, batch, out);
@@ -88,7 +97,8 @@ impl Paths {
             0 => rt.block_on(floor(&mut self.floor, n, out)),
             1 => rt.block_on(peer(&mut self.peer, n, out)),
             2 => native(&mut self.native, n, out),
-            _ => rt.block_on(component(&self.component, n, out)),
+            3 => rt.block_on(component(&self.component, n, out)),
+            _ => blocking(&mut self.blocking, n, out),
         }
     }
 }
@@ -102,6 +112,15 @@ pub async fn open_lock(runtime: &'static Runtime, addr: &str, instances: usize) 
         .await
         .expect("configure");
     lock.open(None).await.expect("open");
+    lock
+}
+
+/// A configured, opened `BlockingLock`.
+pub fn open_blocking(runtime: &'static Runtime, addr: &str) -> BlockingLock {
+    let mut lock = BlockingLock::new(runtime).expect("instantiate");
+    lock.configure(&[("connection.uri", addr)])
+        .expect("configure");
+    lock.open(None).expect("open");
     lock
 }
 
@@ -186,6 +205,19 @@ pub async fn component(lock: &Lock, n: usize, out: &mut Vec<Duration>) {
     for _ in 0..n {
         let t = Instant::now();
         cycle(lock, b"component-lock").await;
+        out.push(t.elapsed());
+    }
+}
+
+/// The component called synchronously on this thread (`BlockingLock`): no fibers, no tokio.
+pub fn blocking(lock: &mut BlockingLock, n: usize, out: &mut Vec<Duration>) {
+    for _ in 0..n {
+        let t = Instant::now();
+        let lease = lock
+            .try_acquire(None, b"blocking-lock", 10_000)
+            .expect("try")
+            .expect("acquired");
+        assert!(lock.release(None, &lease).expect("release"));
         out.push(t.elapsed());
     }
 }

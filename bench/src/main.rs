@@ -347,7 +347,9 @@ fn main() {
     // Rows are printed as they are measured (the whole run takes minutes); on a terminal a
     // progress line on stderr says what is being measured meanwhile.
     let progress = Progress::new();
-    progress.show("latency rows: floor, peer, native core, component (interleaved)");
+    progress.show(
+        "latency rows: floor, peer, native core, component, blocking component (interleaved)",
+    );
     let mut paths = rt.block_on(latency::Paths::open(runtime, &addr));
     let samples = paths.measure(&rt, n);
     drop(paths);
@@ -355,6 +357,7 @@ fn main() {
     let peer = summarize(samples.peer);
     let native = summarize(samples.native);
     let component = summarize(samples.component);
+    let blocking = summarize(samples.blocking);
     let mut rows = vec![
         Row {
             name: "floor: mn round trip",
@@ -374,6 +377,11 @@ fn main() {
         Row {
             name: "component: acquire+release",
             summary: component,
+            floors: 2,
+        },
+        Row {
+            name: "blocking component (BlockingLock): acquire+release",
+            summary: blocking,
             floors: 2,
         },
     ];
@@ -577,6 +585,7 @@ fn main() {
         let shape = memlock_sim::schedule::Shape {
             clients: 3,
             servers: 1..=3,
+            mode: memlock_sim::schedule::Mode::Shard,
             kinds: memlock_sim::schedule::KINDS.to_vec(),
             max_faults: 6,
             max_drift: 0.0099,
@@ -619,6 +628,11 @@ fn main() {
             "component cycle ≤ 1.10 × native-core cycle",
             cycle(&component) <= 1.10 * cycle(&native),
             format!("{:.2}×", cycle(&component) / cycle(&native)),
+        ),
+        (
+            "blocking component cycle ≤ 1.10 × native-core cycle",
+            cycle(&blocking) <= 1.10 * cycle(&native),
+            format!("{:.2}×", cycle(&blocking) / cycle(&native)),
         ),
         (
             "component cycle ≤ 2.3 × two floors",

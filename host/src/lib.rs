@@ -3,7 +3,8 @@
 //!
 //! - [`runtime`]: the engine and the compiled component (once per process, cached on disk);
 //! - [`lock`]: the [`Lock`] API over component instances (home instances routed by key, spares
-//!   for `extend`);
+//!   for `extend`); [`blocking`]: [`BlockingLock`], the same component called synchronously on
+//!   the caller's thread;
 //! - `imports`: the component's imports (socket, clock, discovery, credentials) on the store's
 //!   [`state`];
 //! - [`net`], [`discovery`] and [`credentials`]: what those imports are backed by, swappable (the
@@ -12,6 +13,7 @@
 //! - [`lease`]: leases, fencing tokens and portable handles; [`guard`]: automatic renewal.
 
 mod bindings;
+pub mod blocking;
 mod cache;
 mod cancel;
 pub mod credentials;
@@ -26,6 +28,7 @@ pub mod runtime;
 mod state;
 pub mod tls;
 
+pub use blocking::{BlockingEnvironment, BlockingLock};
 pub use credentials::{CredentialStore, MemoryCredentialStore};
 pub use discovery::{Discovery, MemoryDiscovery};
 pub use error::{Error, ErrorCategory, ErrorCode, LockError};

@@ -73,11 +73,10 @@ impl Default for Environment {
 
 /// A WASI context that lets nothing ambient in: no environment, no files, no stdio; with a seed,
 /// randomness and WASI's own clocks are deterministic too.
-fn wasi_context(env: &Environment, shard: u64) -> WasiCtx {
+pub(crate) fn wasi_context(random_seed: Option<u64>, clock_origin: Instant, shard: u64) -> WasiCtx {
     let mut builder = WasiCtx::builder();
-    if let Some(seed) = env
-        .random_seed
-        .map(|s| s.wrapping_add(shard.wrapping_mul(0xa076_1d64_78bd_642f)))
+    if let Some(seed) =
+        random_seed.map(|s| s.wrapping_add(shard.wrapping_mul(0xa076_1d64_78bd_642f)))
     {
         use rand::SeedableRng;
         builder
@@ -86,7 +85,7 @@ fn wasi_context(env: &Environment, shard: u64) -> WasiCtx {
                 seed ^ 0x9e37_79b9_7f4a_7c15,
             ))
             .insecure_random_seed(u128::from(seed))
-            .monotonic_clock(crate::imports::TokioMonotonicClock(env.clock_origin))
+            .monotonic_clock(crate::imports::TokioMonotonicClock(clock_origin))
             .wall_clock(crate::imports::FixedWallClock);
     }
     builder.build()
@@ -200,7 +199,7 @@ async fn instantiate(
     generation: u64,
 ) -> Result<Instance, Error> {
     let state = HostState {
-        wasi: wasi_context(env, shard),
+        wasi: wasi_context(env.random_seed, env.clock_origin, shard),
         table: ResourceTable::new(),
         network: env.network.clone(),
         discovery: env.discovery.clone(),

@@ -11,6 +11,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
 use crate::bindings::{Memlock, MemlockPre};
+use crate::blocking::state::BlockingState;
 use crate::cache;
 use crate::error::Error;
 use crate::state::HostState;
@@ -23,6 +24,8 @@ pub const COMPONENT_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/meml
 pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) pre: MemlockPre<HostState>,
+    /// The same component linked with synchronous imports, for [`crate::BlockingLock`].
+    pub(crate) blocking_pre: crate::blocking::bindings::MemlockPre<BlockingState>,
 }
 
 impl Runtime {
@@ -48,6 +51,22 @@ impl Runtime {
             .map_err(Error::runtime)?;
         let pre = linker.instantiate_pre(&component).map_err(Error::runtime)?;
         let pre = MemlockPre::new(pre).map_err(Error::runtime)?;
-        Ok(Runtime { engine, pre })
+        // The same engine and component serve both: whether a store runs on fibers is decided
+        // by the functions its linker holds, not by the engine.
+        let mut linker = Linker::<BlockingState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::runtime)?;
+        crate::blocking::bindings::Memlock::add_to_linker::<BlockingState, HasSelf<BlockingState>>(
+            &mut linker,
+            |state| state,
+        )
+        .map_err(Error::runtime)?;
+        let blocking_pre = linker.instantiate_pre(&component).map_err(Error::runtime)?;
+        let blocking_pre =
+            crate::blocking::bindings::MemlockPre::new(blocking_pre).map_err(Error::runtime)?;
+        Ok(Runtime {
+            engine,
+            pre,
+            blocking_pre,
+        })
     }
 }

@@ -19,7 +19,8 @@ use tokio_rustls::rustls::crypto::{CryptoProvider, ring};
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio_rustls::rustls::{
-    self, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+    self, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
+    StreamOwned,
 };
 
 use crate::bindings::memlock::lock::socket::TlsSettings;
@@ -35,6 +36,46 @@ pub async fn handshake(
     settings: &TlsSettings,
     peer: (&str, u16),
 ) -> Result<Box<dyn NetStream>, TlsError> {
+    let (config, name) = prepare(settings, peer)?;
+    let connector = TlsConnector::from(config);
+    let stream = connector
+        .connect(name, stream)
+        .await
+        .map_err(|e| describe(&e, settings))?;
+    Ok(Box::new(stream))
+}
+
+/// The same handshake on a blocking socket, within `timeout` (for [`crate::BlockingLock`]).
+pub fn handshake_blocking(
+    mut tcp: std::net::TcpStream,
+    settings: &TlsSettings,
+    peer: (&str, u16),
+    timeout: std::time::Duration,
+) -> Result<StreamOwned<ClientConnection, std::net::TcpStream>, TlsError> {
+    let (config, name) = prepare(settings, peer)?;
+    let mut connection =
+        ClientConnection::new(config, name).map_err(|e| format!("TLS setup failed: {e}"))?;
+    let deadline = std::time::Instant::now() + timeout;
+    while connection.is_handshaking() {
+        let left = deadline
+            .checked_duration_since(std::time::Instant::now())
+            .filter(|left| !left.is_zero())
+            .ok_or_else(|| "the TLS handshake timed out".to_owned())?;
+        tcp.set_read_timeout(Some(left))
+            .and_then(|()| tcp.set_write_timeout(Some(left)))
+            .map_err(|e| e.to_string())?;
+        connection
+            .complete_io(&mut tcp)
+            .map_err(|e| describe(&e, settings))?;
+    }
+    Ok(StreamOwned::new(connection, tcp))
+}
+
+/// The client configuration and the server name to verify, for a handshake with `peer`.
+fn prepare(
+    settings: &TlsSettings,
+    peer: (&str, u16),
+) -> Result<(Arc<ClientConfig>, ServerName<'static>), TlsError> {
     let config = client_config(settings)?;
     if !settings.verify {
         tracing::warn!(
@@ -49,12 +90,7 @@ pub async fn handshake(
             settings.server_name
         )
     })?;
-    let connector = TlsConnector::from(Arc::new(config));
-    let stream = connector
-        .connect(name, stream)
-        .await
-        .map_err(|e| describe(&e, settings))?;
-    Ok(Box::new(stream))
+    Ok((Arc::new(config), name))
 }
 
 /// The rustls client configuration for `settings`, read from its files now.

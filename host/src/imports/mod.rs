@@ -7,5 +7,6 @@ mod socket;
 
 pub use clock::{FixedWallClock, TokioMonotonicClock, process_origin};
 pub use socket::Connection;
+pub(crate) use socket::socket_error;
 
 impl crate::bindings::memlock::lock::types::Host for crate::state::HostState {}

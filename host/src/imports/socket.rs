@@ -102,7 +102,7 @@ fn timeout(ms: u32) -> Duration {
     Duration::from_millis(u64::from(ms))
 }
 
-fn socket_error(e: &io::Error) -> SocketError {
+pub(crate) fn socket_error(e: &io::Error) -> SocketError {
     use io::ErrorKind::*;
     // A TLS failure after the handshake: with TLS 1.3 a server that refuses the client's
     // certificate says so in an alert the first read receives.
