@@ -248,6 +248,48 @@ async fn throughput(
     .await
 }
 
+/// 64 threads, one `BlockingLock` each: the synchronous embedding's answer to concurrency.
+fn blocking_throughput(
+    runtime: &'static Runtime,
+    addr: &str,
+    threads: usize,
+    duration: Duration,
+) -> Throughput {
+    let mut locks: Vec<_> = (0..threads)
+        .map(|_| latency::open_blocking(runtime, addr))
+        .collect();
+    let cpu = cpu_time();
+    let started = Instant::now();
+    let stop = started + duration;
+    let total: u64 = std::thread::scope(|scope| {
+        let handles: Vec<_> = locks
+            .iter_mut()
+            .enumerate()
+            .map(|(t, lock)| {
+                scope.spawn(move || {
+                    let key = format!("blocking-throughput-{t}");
+                    let mut cycles = 0u64;
+                    while Instant::now() < stop {
+                        let lease = lock
+                            .try_acquire(None, key.as_bytes(), 10_000)
+                            .expect("try")
+                            .expect("acquired");
+                        assert!(lock.release(None, &lease).expect("release"));
+                        cycles += 1;
+                    }
+                    cycles
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).sum()
+    });
+    let wall = started.elapsed();
+    Throughput {
+        cycles_per_s: total as f64 / wall.as_secs_f64(),
+        cpu_per_cycle: (cpu_time() - cpu) / total.max(1) as u32,
+    }
+}
+
 /// The peer: 64 tasks, one async-memcached connection each, `ms … ME` + `md … C<cas>`.
 async fn peer_throughput(addr: &str, tasks: usize, duration: Duration) -> Throughput {
     let mut clients = Vec::new();
@@ -536,7 +578,7 @@ fn main() {
         contention.waiter_requests_per_sec
     );
 
-    progress.show("throughput: 64 tasks, memlock and the peer alternately, 4 × 1.5 s");
+    progress.show("throughput: 64 tasks, 64 blocking threads and the peer alternately, 6 × 1.5 s");
     let single_rate = 1.0 / component.median.as_secs_f64();
     // Concurrency needs threads: the throughput rows run on a multi-threaded runtime. memlock
     // and the peer take turns, twice each, so drift falls on both.
@@ -547,7 +589,9 @@ fn main() {
     let turn = Duration::from_millis(1500);
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
+    let mut threads = Vec::new();
     for _ in 0..2 {
+        threads.push(blocking_throughput(runtime, &addr, THROUGHPUT_TASKS, turn));
         ours.push(mt.block_on(throughput(
             runtime,
             &addr,
@@ -561,7 +605,7 @@ fn main() {
         cycles_per_s: runs.iter().map(|r| r.cycles_per_s).sum::<f64>() / runs.len() as f64,
         cpu_per_cycle: runs.iter().map(|r| r.cpu_per_cycle).sum::<Duration>() / runs.len() as u32,
     };
-    let (many, peer_many) = (mean(&ours), mean(&theirs));
+    let (many, peer_many, many_threads) = (mean(&ours), mean(&theirs), mean(&threads));
     progress.clear();
     println!(
         "| throughput: 64 tasks, one Lock ({} instances) | {:.0} cycles/s | | {:.2} × the peer; {:.1} µs CPU per cycle ({:.2} × the peer's); {:.2} × single task ({:.0}/s) |",
@@ -572,6 +616,13 @@ fn main() {
         micros(many.cpu_per_cycle) / micros(peer_many.cpu_per_cycle),
         many.cycles_per_s / single_rate,
         single_rate
+    );
+    println!(
+        "| throughput: 64 threads, one BlockingLock each | {:.0} cycles/s | | {:.2} × the peer; {:.1} µs CPU per cycle ({:.2} × the peer's) |",
+        many_threads.cycles_per_s,
+        many_threads.cycles_per_s / peer_many.cycles_per_s,
+        micros(many_threads.cpu_per_cycle),
+        micros(many_threads.cpu_per_cycle) / micros(peer_many.cpu_per_cycle),
     );
     println!(
         "| throughput: peer, 64 tasks, one connection each | {:.0} cycles/s | | {:.1} µs CPU per cycle |",

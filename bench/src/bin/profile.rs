@@ -1,8 +1,9 @@
 //! A fixed number of acquire + release cycles through one path, for instruction-count profiles:
 //! `valgrind --tool=callgrind target/release/profile component 2000 127.0.0.1:11211`.
-//! Paths: `native` (the guest core natively over tokio), `component` (through wasmtime) or `peer`
-//! (the hand-written `async-memcached` cycle); the same code as `just bench`'s rows. `call` is
-//! the fixed cost of crossing into the component: `is_open()`, an export that does no I/O.
+//! Paths: `native` (the guest core natively over tokio), `component` (through wasmtime),
+//! `blocking` (the component through `BlockingLock`) or `peer` (the hand-written `async-memcached`
+//! cycle); the same code as `just bench`'s rows. `call` and `blocking-call` are the fixed cost of
+//! crossing into the component: `is_open()`, an export that does no I/O.
 
 use memlock_bench::latency;
 use memlock_host::Runtime;
@@ -16,7 +17,9 @@ fn main() {
             addr.as_str(),
         ),
         _ => {
-            eprintln!("usage: profile native|component|peer|call CYCLES HOST:PORT");
+            eprintln!(
+                "usage: profile native|component|blocking|peer|call|blocking-call CYCLES HOST:PORT"
+            );
             std::process::exit(2);
         }
     };
@@ -24,6 +27,18 @@ fn main() {
     if path == "native" {
         let mut lock = latency::open_native(addr);
         latency::native(&mut lock, n, &mut times);
+        return;
+    }
+    if path.starts_with("blocking") {
+        let runtime = Runtime::shared().expect("component");
+        let mut lock = latency::open_blocking(runtime, addr);
+        if path == "blocking-call" {
+            for _ in 0..n {
+                assert!(lock.is_open().expect("is_open"));
+            }
+        } else {
+            latency::blocking(&mut lock, n, &mut times);
+        }
         return;
     }
     let rt = tokio::runtime::Builder::new_current_thread()
