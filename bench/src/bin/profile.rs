@@ -3,7 +3,8 @@
 //! Paths: `native` (the guest core natively over tokio), `component` (through wasmtime),
 //! `blocking` (the component through `BlockingLock`) or `peer` (the hand-written `async-memcached`
 //! cycle); the same code as `just bench`'s rows. `call` and `blocking-call` are the fixed cost of
-//! crossing into the component: `is_open()`, an export that does no I/O.
+//! crossing into the component: `is_open()`, an export that does no I/O. `instantiate` makes
+//! CYCLES component instances (`BlockingLock::new`, no I/O) and prints the time per instance.
 
 use memlock_bench::latency;
 use memlock_host::Runtime;
@@ -18,7 +19,7 @@ fn main() {
         ),
         _ => {
             eprintln!(
-                "usage: profile native|component|blocking|peer|call|blocking-call CYCLES HOST:PORT"
+                "usage: profile native|component|blocking|peer|call|blocking-call|instantiate CYCLES HOST:PORT"
             );
             std::process::exit(2);
         }
@@ -27,6 +28,15 @@ fn main() {
     if path == "native" {
         let mut lock = latency::open_native(addr);
         latency::native(&mut lock, n, &mut times);
+        return;
+    }
+    if path == "instantiate" {
+        let runtime = Runtime::shared().expect("component");
+        let started = std::time::Instant::now();
+        for _ in 0..n {
+            drop(memlock_host::BlockingLock::new(runtime).expect("instantiate"));
+        }
+        println!("{:.1} µs per instance", started.elapsed().as_secs_f64() * 1e6 / n as f64);
         return;
     }
     if path.starts_with("blocking") {
