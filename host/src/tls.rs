@@ -23,7 +23,7 @@ use tokio_rustls::rustls::{
     StreamOwned,
 };
 
-use crate::bindings::memlock::lock::socket::TlsSettings;
+use crate::bindings::memlock::lock::socket::{SocketError, TlsSettings};
 use crate::net::NetStream;
 
 /// Why TLS could not be set up or the handshake failed: the text the component reports
@@ -45,30 +45,28 @@ pub async fn handshake(
     Ok(Box::new(stream))
 }
 
-/// The same handshake on a blocking socket, within `timeout` (for [`crate::BlockingLock`]).
-pub fn handshake_blocking(
-    mut tcp: std::net::TcpStream,
+/// The same handshake on a blocking stream (for [`crate::BlockingLock`]), whose reads and writes
+/// end by its own deadline: running out of time is `timed-out`, like a connect that gets no
+/// answer, not a TLS failure.
+pub fn handshake_blocking<S: std::io::Read + std::io::Write>(
+    mut stream: S,
     settings: &TlsSettings,
     peer: (&str, u16),
-    timeout: std::time::Duration,
-) -> Result<StreamOwned<ClientConnection, std::net::TcpStream>, TlsError> {
-    let (config, name) = prepare(settings, peer)?;
-    let mut connection =
-        ClientConnection::new(config, name).map_err(|e| format!("TLS setup failed: {e}"))?;
-    let deadline = std::time::Instant::now() + timeout;
+) -> Result<StreamOwned<ClientConnection, S>, SocketError> {
+    let (config, name) = prepare(settings, peer).map_err(SocketError::Tls)?;
+    let mut connection = ClientConnection::new(config, name)
+        .map_err(|e| SocketError::Tls(format!("TLS setup failed: {e}")))?;
     while connection.is_handshaking() {
-        let left = deadline
-            .checked_duration_since(std::time::Instant::now())
-            .filter(|left| !left.is_zero())
-            .ok_or_else(|| "the TLS handshake timed out".to_owned())?;
-        tcp.set_read_timeout(Some(left))
-            .and_then(|()| tcp.set_write_timeout(Some(left)))
-            .map_err(|e| e.to_string())?;
         connection
-            .complete_io(&mut tcp)
-            .map_err(|e| describe(&e, settings))?;
+            .complete_io(&mut stream)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                    SocketError::TimedOut
+                }
+                _ => SocketError::Tls(describe(&e, settings)),
+            })?;
     }
-    Ok(StreamOwned::new(connection, tcp))
+    Ok(StreamOwned::new(connection, stream))
 }
 
 /// The client configuration and the server name to verify, for a handshake with `peer`.

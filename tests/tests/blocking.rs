@@ -213,3 +213,99 @@ fn quorum_mode_with_one_of_three_servers_down() {
     let lease = b.acquire(None, b"q", 1_000, 10_000).expect("acquire");
     assert!(b.release(None, &lease).expect("release"));
 }
+
+/// A TLS server that stops answering (SIGSTOP: the kernel still completes TCP connects) gets the
+/// same error from `BlockingLock` as from the async `Lock`, in the same time.
+#[test]
+fn a_stalled_tls_server_fails_as_it_does_for_the_async_lock() {
+    let pki = TestPki::temporary().expect("certificates");
+    let args = pki.memcached_args(false);
+    let server = Memcached::start_with(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let ca = pki.ca.to_str().expect("utf-8");
+    let tls = [
+        ("connection.protocol", "memcacheds"),
+        ("credential.ssl_ca_file", ca),
+    ];
+    let config = config(&[&server], &tls);
+    server.pause();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let started = Instant::now();
+    let async_error = rt.block_on(async {
+        let lock = memlock_host::Lock::new(runtime())
+            .await
+            .expect("instantiate");
+        lock.configure(&config).await.expect("configure");
+        lock.open(None).await.expect("open");
+        lock.try_acquire(None, b"tls", 10_000)
+            .await
+            .expect_err("stalled")
+    });
+    let async_took = started.elapsed();
+    let started = Instant::now();
+    let error = blocking_lock(&config)
+        .try_acquire(None, b"tls", 10_000)
+        .expect_err("stalled");
+    let took = started.elapsed();
+    server.resume();
+    assert_eq!(error.code(), async_error.code(), "{error} / {async_error}");
+    assert!(took < async_took + SLACK, "{took:?} against {async_took:?}");
+}
+
+/// A server that answers the TLS handshake a byte at a time, each byte well within the read
+/// timeout, must not stretch a connect past `options.reconnect`: the deadline bounds the whole
+/// handshake, not each read.
+#[test]
+fn a_trickling_tls_handshake_is_bounded_by_the_connect_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || trickle(stream));
+        }
+    });
+    let config = vec![
+        ("connection.host".to_owned(), "127.0.0.1".to_owned()),
+        ("connection.port".to_owned(), port.to_string()),
+        ("connection.protocol".to_owned(), "memcacheds".to_owned()),
+        ("options.reconnect".to_owned(), "500".to_owned()),
+        ("options.timeout".to_owned(), "500".to_owned()),
+        ("options.retries".to_owned(), "0".to_owned()),
+    ];
+    let (done, outcome) = std::sync::mpsc::channel();
+    let started = Instant::now();
+    std::thread::spawn(move || {
+        let result = blocking_lock(&config).try_acquire(None, b"tls", 10_000);
+        let _ = done.send(result.map(|_| ()));
+    });
+    let result = outcome
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the call returned within 10 s");
+    let error = result.expect_err("no TLS server there");
+    assert!(
+        started.elapsed() < Duration::from_millis(500) + SLACK,
+        "took {:?}: {error}",
+        started.elapsed()
+    );
+}
+
+/// Reads the client's hello, then sends a TLS record header announcing 16 KiB and one byte of it
+/// every 100 ms.
+fn trickle(mut stream: std::net::TcpStream) {
+    use std::io::{Read, Write};
+    let mut hello = [0u8; 4096];
+    if stream.read(&mut hello).is_err() {
+        return;
+    }
+    if stream.write_all(&[0x16, 0x03, 0x03, 0x40, 0x00]).is_err() {
+        return;
+    }
+    for _ in 0..16_384 {
+        std::thread::sleep(Duration::from_millis(100));
+        if stream.write_all(&[0x02]).is_err() {
+            return;
+        }
+    }
+}

@@ -36,7 +36,10 @@ fn main() {
         for _ in 0..n {
             drop(memlock_host::BlockingLock::new(runtime).expect("instantiate"));
         }
-        println!("{:.1} µs per instance", started.elapsed().as_secs_f64() * 1e6 / n as f64);
+        println!(
+            "{:.1} µs per instance",
+            started.elapsed().as_secs_f64() * 1e6 / n as f64
+        );
         return;
     }
     if path.starts_with("blocking") {

@@ -1,8 +1,12 @@
-//! `memlock:lock/socket` on blocking std sockets: each call blocks the calling thread, bounded by
-//! the timeout the component passes (socket timeouts, set only when they change).
+//! `memlock:lock/socket` on blocking std sockets: each call blocks the calling thread until its
+//! deadline (the timeout the component passes) at the latest. The deadline bounds the whole call,
+//! not each system call: [`DeadlineTcp`] sets the socket's timeout to the time left before every
+//! read and write (a system call only when that changes), so a server that trickles bytes — into
+//! a TLS record, say — cannot stretch a call past it.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tokio_rustls::rustls::{ClientConnection, StreamOwned};
@@ -15,16 +19,75 @@ use crate::imports::socket_error;
 /// Largest single read handed to the component.
 const MAX_READ: usize = 64 * 1024;
 
+/// A TCP stream whose reads and writes all end by `deadline`: past it they fail with
+/// `TimedOut`. Interrupted system calls (a signal) are retried with the time left.
+pub(crate) struct DeadlineTcp {
+    tcp: TcpStream,
+    pub(crate) deadline: Instant,
+    /// The socket's timeouts as last set: the component passes the same timeout call after call,
+    /// and each change costs a system call.
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+}
+
+fn timed_out() -> io::Error {
+    io::Error::from(io::ErrorKind::TimedOut)
+}
+
+impl DeadlineTcp {
+    /// Runs `op` with the socket timeout (`read` or write) set to the time left.
+    fn bounded<T>(
+        &mut self,
+        read: bool,
+        mut op: impl FnMut(&mut TcpStream) -> io::Result<T>,
+    ) -> io::Result<T> {
+        loop {
+            let timeout = left(self.deadline, Instant::now()).ok_or_else(timed_out)?;
+            let (current, set): (_, fn(&TcpStream, Option<Duration>) -> io::Result<()>) = if read {
+                (&mut self.read_timeout, TcpStream::set_read_timeout)
+            } else {
+                (&mut self.write_timeout, TcpStream::set_write_timeout)
+            };
+            if *current != Some(timeout) {
+                set(&self.tcp, Some(timeout))?;
+                *current = Some(timeout);
+            }
+            match op(&mut self.tcp) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A socket timeout surfaces as `WouldBlock` on Unix.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(timed_out()),
+                other => return other,
+            }
+        }
+    }
+}
+
+impl Read for DeadlineTcp {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.bounded(true, |tcp| tcp.read(buf))
+    }
+}
+
+impl Write for DeadlineTcp {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.bounded(false, |tcp| tcp.write(buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
 enum Stream {
-    Plain(TcpStream),
-    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    Plain(DeadlineTcp),
+    Tls(Box<StreamOwned<ClientConnection, DeadlineTcp>>),
 }
 
 impl Stream {
-    fn tcp(&self) -> &TcpStream {
+    fn set_deadline(&mut self, deadline: Instant) {
         match self {
-            Stream::Plain(tcp) => tcp,
-            Stream::Tls(tls) => &tls.sock,
+            Stream::Plain(tcp) => tcp.deadline = deadline,
+            Stream::Tls(tls) => tls.sock.deadline = deadline,
         }
     }
 
@@ -42,56 +105,31 @@ impl<T: Read + Write> ReadWrite for T {}
 /// The resource behind the WIT `socket.connection`.
 pub struct Connection {
     stream: Stream,
-    /// The socket's read and write timeouts as last set: the component passes the same timeout
-    /// call after call, and each change costs a system call.
-    read_timeout: Option<Duration>,
-    write_timeout: Option<Duration>,
     /// Reads land here first (zeroed once per connection, as in the async host).
     read_buffer: Vec<u8>,
 }
 
-/// A timed-out blocking read or write surfaces as `WouldBlock` on Unix.
+/// An I/O error as the component sees it.
 fn error(e: &io::Error) -> SocketError {
     match e.kind() {
-        io::ErrorKind::WouldBlock => SocketError::TimedOut,
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => SocketError::TimedOut,
         _ => socket_error(e),
     }
 }
 
-/// Time left until `deadline`, rounded up to whole milliseconds (so that a call made within the
-/// same millisecond as the last one sets the same timeout); `None` once it has passed.
-fn left(deadline: Instant) -> Option<Duration> {
-    let left = deadline.checked_duration_since(Instant::now())?;
-    (!left.is_zero()).then(|| Duration::from_millis(left.as_micros().div_ceil(1000) as u64))
+/// Time left until `deadline` at `now`, rounded up to whole milliseconds (so that calls made
+/// within the same millisecond set the same socket timeout, and a sliver left is never a zero
+/// timeout, which the socket refuses); `None` once it has passed.
+fn left(deadline: Instant, now: Instant) -> Option<Duration> {
+    let left = deadline.checked_duration_since(now)?;
+    let ms = left.as_nanos().div_ceil(1_000_000);
+    (ms > 0).then(|| Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX)))
 }
 
 impl Connection {
-    fn set_read_timeout(&mut self, timeout: Duration) -> Result<(), SocketError> {
-        if self.read_timeout != Some(timeout) {
-            self.stream
-                .tcp()
-                .set_read_timeout(Some(timeout))
-                .map_err(|e| error(&e))?;
-            self.read_timeout = Some(timeout);
-        }
-        Ok(())
-    }
-
-    fn set_write_timeout(&mut self, timeout: Duration) -> Result<(), SocketError> {
-        if self.write_timeout != Some(timeout) {
-            self.stream
-                .tcp()
-                .set_write_timeout(Some(timeout))
-                .map_err(|e| error(&e))?;
-            self.write_timeout = Some(timeout);
-        }
-        Ok(())
-    }
-
     /// Writes all of `request` before `deadline`.
     fn write(&mut self, request: &[u8], deadline: Instant) -> Result<(), SocketError> {
-        let timeout = left(deadline).ok_or(SocketError::TimedOut)?;
-        self.set_write_timeout(timeout)?;
+        self.stream.set_deadline(deadline);
         let io = self.stream.io();
         io.write_all(request).map_err(|e| error(&e))?;
         // A TLS stream holds records until flushed.
@@ -100,8 +138,7 @@ impl Connection {
 
     /// Reads what is there (waiting for at least one byte until `deadline`), up to `max_bytes`.
     fn read(&mut self, max_bytes: u32, deadline: Instant) -> Result<Vec<u8>, SocketError> {
-        let timeout = left(deadline).ok_or(SocketError::TimedOut)?;
-        self.set_read_timeout(timeout)?;
+        self.stream.set_deadline(deadline);
         let max = (max_bytes as usize).clamp(1, MAX_READ);
         if self.read_buffer.len() < max {
             self.read_buffer.resize(max, 0);
@@ -109,13 +146,38 @@ impl Connection {
         let Connection {
             stream,
             read_buffer,
-            ..
         } = self;
         match stream.io().read(&mut read_buffer[..max]) {
             Err(e) => Err(error(&e)),
             Ok(0) => Err(SocketError::Closed),
             Ok(n) => Ok(read_buffer[..n].to_vec()),
         }
+    }
+}
+
+/// `host`'s addresses, resolved before `deadline`: the system resolver has timeouts of its own
+/// (seconds per nameserver), so a name is looked up on a thread of its own and waited for only
+/// until the deadline (the lookup then finishes unobserved). An IP address needs no lookup.
+fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, SocketError> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let (send, receive) = mpsc::channel();
+    let name = host.to_owned();
+    std::thread::Builder::new()
+        .name("memlock-resolve".into())
+        .spawn(move || {
+            let _ = send.send((name.as_str(), port).to_socket_addrs().map(Vec::from_iter));
+        })
+        .map_err(|e| error(&e))?;
+    let timeout = left(deadline, Instant::now()).ok_or(SocketError::TimedOut)?;
+    match receive.recv_timeout(timeout) {
+        Ok(Ok(addresses)) => Ok(addresses),
+        Ok(Err(e)) => {
+            tracing::debug!(%host, port, error = %e, "cannot resolve");
+            Err(error(&e))
+        }
+        Err(_) => Err(SocketError::TimedOut),
     }
 }
 
@@ -126,27 +188,25 @@ fn connect(
     deadline: Instant,
     tls: Option<&TlsSettings>,
 ) -> Result<Stream, SocketError> {
-    let addresses = (host, port).to_socket_addrs().map_err(|e| {
-        tracing::debug!(%host, port, error = %e, "cannot resolve");
-        error(&e)
-    })?;
     let mut failure = SocketError::Refused;
-    for address in addresses {
-        let timeout = left(deadline).ok_or(SocketError::TimedOut)?;
+    for address in resolve(host, port, deadline)? {
+        let timeout = left(deadline, Instant::now()).ok_or(SocketError::TimedOut)?;
         match TcpStream::connect_timeout(&address, timeout) {
             Ok(tcp) => {
                 tcp.set_nodelay(true).map_err(|e| error(&e))?;
+                let tcp = DeadlineTcp {
+                    tcp,
+                    deadline,
+                    read_timeout: None,
+                    write_timeout: None,
+                };
                 return match tls {
                     None => Ok(Stream::Plain(tcp)),
-                    Some(settings) => {
-                        let timeout = left(deadline).ok_or(SocketError::TimedOut)?;
-                        crate::tls::handshake_blocking(tcp, settings, (host, port), timeout)
-                            .map(|tls| Stream::Tls(Box::new(tls)))
-                            .map_err(|why| {
-                                tracing::debug!(%host, port, error = %why, "TLS handshake failed");
-                                SocketError::Tls(why)
-                            })
-                    }
+                    Some(settings) => crate::tls::handshake_blocking(tcp, settings, (host, port))
+                        .map(|tls| Stream::Tls(Box::new(tls)))
+                        .inspect_err(
+                            |e| tracing::debug!(%host, port, error = ?e, "TLS handshake failed"),
+                        ),
                 };
             }
             Err(e) => {
@@ -173,8 +233,6 @@ impl HostConnection for BlockingState {
             Err(e) => Err(e),
             Ok(stream) => Ok(self.table.push(Connection {
                 stream,
-                read_timeout: None,
-                write_timeout: None,
                 read_buffer: Vec::new(),
             })?),
         })
@@ -217,5 +275,24 @@ impl HostConnection for BlockingState {
     fn drop(&mut self, connection: Resource<Connection>) -> wasmtime::Result<()> {
         self.table.delete(connection)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_left_rounds_up_to_a_whole_millisecond_never_to_zero() {
+        let now = Instant::now();
+        assert_eq!(
+            left(now + Duration::from_nanos(500), now),
+            Some(Duration::from_millis(1))
+        );
+        assert_eq!(
+            left(now + Duration::from_micros(1500), now),
+            Some(Duration::from_millis(2))
+        );
+        assert_eq!(left(now, now), None);
     }
 }
