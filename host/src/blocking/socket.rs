@@ -30,6 +30,9 @@ pub(crate) struct DeadlineTcp {
     write_timeout: Option<Duration>,
 }
 
+/// `TcpStream::set_read_timeout` or `set_write_timeout`.
+type SetTimeout = fn(&TcpStream, Option<Duration>) -> io::Result<()>;
+
 fn timed_out() -> io::Error {
     io::Error::from(io::ErrorKind::TimedOut)
 }
@@ -43,7 +46,7 @@ impl DeadlineTcp {
     ) -> io::Result<T> {
         loop {
             let timeout = left(self.deadline, Instant::now()).ok_or_else(timed_out)?;
-            let (current, set): (_, fn(&TcpStream, Option<Duration>) -> io::Result<()>) = if read {
+            let (current, set): (_, SetTimeout) = if read {
                 (&mut self.read_timeout, TcpStream::set_read_timeout)
             } else {
                 (&mut self.write_timeout, TcpStream::set_write_timeout)
