@@ -242,12 +242,16 @@ impl<S> Connection<S> {
 
     /// How long the server process has run at `now_ns`, at least. memcached 1.6 sets its start
     /// two seconds in the past (a fresh process reports `uptime 2`) and counts whole seconds, so
-    /// [`UPTIME_AHEAD_S`] come off its uptime.
-    pub fn process_age_ns(&self, now_ns: u64) -> u64 {
+    /// [`UPTIME_AHEAD_S`] come off its uptime; the time since the handshake is read on this
+    /// host's clock, which may run fast by the drift allowance (`drift_ppm`), so it counts at
+    /// the slowest true rate the allowance admits.
+    pub fn process_age_ns(&self, now_ns: u64, drift_ppm: u32) -> u64 {
+        let since = u128::from(now_ns.saturating_sub(self.opened_ns));
+        let since = since * u128::from(1_000_000u32.saturating_sub(drift_ppm)) / 1_000_000;
         self.uptime_s
             .saturating_sub(UPTIME_AHEAD_S)
             .saturating_mul(1_000_000_000)
-            .saturating_add(now_ns.saturating_sub(self.opened_ns))
+            .saturating_add(u64::try_from(since).unwrap_or(u64::MAX))
     }
 
     /// Writes `request` before `deadline_ns` without reading its reply ([`Self::read_meta`] reads

@@ -77,6 +77,7 @@ impl<H: Host> MemcachedLock<H> {
         let max_lease_ns = crate::driver::ms_to_ns(options.max_lease);
         let timeout_ns = crate::driver::ms_to_ns(options.timeout);
         let max_value = options.max_value;
+        let drift_ppm = options.drift_ppm;
         let servers = self.servers.as_mut().ok_or_else(not_opened)?;
         let mut sent = Vec::new();
         let mut replies = Vec::new();
@@ -107,7 +108,7 @@ impl<H: Host> MemcachedLock<H> {
                     let now = self.host.now_ns();
                     // Judged when the request leaves: the server applies it then or later, when
                     // it is older still.
-                    let age_ns = conn.process_age_ns(now);
+                    let age_ns = conn.process_age_ns(now, drift_ppm);
                     match conn.send_meta(&self.host, &request, now, now.saturating_add(timeout_ns))
                     {
                         Ok(()) => sent.push((index, conn, opaque, age_ns)),

@@ -790,3 +790,38 @@ fn a_quorum_release_is_one_round_where_the_places_are_known() {
         );
     }
 }
+
+/// A server's age is its uptime at the handshake plus the time since, and the time since is read
+/// on this client's clock, which may run fast by the drift allowance: it must count that time at
+/// the slowest true rate the allowance admits, or a restarted server could count up to 1 % of
+/// `max_lease` early (300 ms for the default 30 s) — while a lease it granted before its restart
+/// may still be believed.
+#[test]
+fn a_servers_age_discounts_the_clients_clock_by_the_drift_allowance() {
+    let mut lock = MemcachedLock::new(Cluster::new(3));
+    let mut config: Vec<(String, String)> = (0..3)
+        .map(|i| (format!("connections.{i}.port"), (11211 + i).to_string()))
+        .collect();
+    config.push(("options.mode".into(), "quorum".into()));
+    config.push(("options.max_lease".into(), "20000".into()));
+    config.push(("options.idle".into(), "600000".into()));
+    lock.configure(&config).expect("configure");
+    lock.open(None).expect("open");
+    // The servers report uptime 10: at the handshake they have run at least 7 s.
+    let young = lock.try_acquire(None, b"job", 1_000).expect_err("young");
+    assert_eq!(young.code, Code::NoQuorum, "{young:?}");
+    // 13.05 s later by this clock: 20.05 s by its count, but at 1 % fast only 19.92 s for sure.
+    *lock.host().now.borrow_mut() += 13_050_000_000;
+    let early = lock.try_acquire(None, b"job", 1_000);
+    assert!(
+        matches!(&early, Err(e) if e.code == Code::NoQuorum),
+        "counted before the allowance was covered: {early:?}"
+    );
+    // 13.2 s: 13.2 × 0.99 = 13.07 s, so 20.07 s for sure.
+    *lock.host().now.borrow_mut() += 150_000_000;
+    assert!(
+        lock.try_acquire(None, b"job", 1_000)
+            .expect("counted")
+            .is_some()
+    );
+}
