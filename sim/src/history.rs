@@ -92,6 +92,18 @@ pub enum Event {
         at: Duration,
         cause: Loss,
     },
+    /// A server process started (after a crash or a reincarnation; the first start of each
+    /// server, an hour before the run, is not recorded).
+    Restart {
+        server: usize,
+        at: Duration,
+    },
+    /// The server applied `peer`'s command and dropped the connection without answering it.
+    LostReply {
+        server: usize,
+        peer: String,
+        at: Duration,
+    },
     /// A write to the guarded resource with a fencing token, accepted or rejected as stale.
     Write {
         client: usize,

@@ -24,6 +24,16 @@ pub const KEYS: [&str; 2] = ["k0", "k1"];
 /// Whole seconds among them: memcached's one-second tick makes those the ttls where an item's
 /// life and the holder's validity are closest.
 pub const TTLS_MS: [i64; 6] = [300, 800, 1_000, 1_500, 2_000, 2_500];
+/// Quorum mode adds `max_lease` itself: the ttl where the restart rule has no room to spare.
+pub const QUORUM_TTLS_MS: [i64; 7] = [300, 800, 1_000, 1_500, 2_000, 2_500, MAX_LEASE_MS as i64];
+
+/// The ttls a client in `mode` draws from.
+pub fn ttls(mode: Mode) -> &'static [i64] {
+    match mode {
+        Mode::Shard => &TTLS_MS,
+        Mode::Quorum => &QUORUM_TTLS_MS,
+    }
+}
 pub const ROUNDS: usize = 6;
 
 /// The lock's options in the simulation: short timeouts so faults resolve quickly.
@@ -157,7 +167,7 @@ pub async fn run_client(
     for _ in 0..ROUNDS {
         honour_pauses(&plan).await;
         let key = KEYS[rng.random_range(0..KEYS.len())];
-        let ttl = TTLS_MS[rng.random_range(0..TTLS_MS.len())];
+        let ttl = ttls(plan.mode)[rng.random_range(0..ttls(plan.mode).len())];
         let blocking = rng.random_bool(0.6);
         let started = history::now();
         let (op, result) = if blocking {

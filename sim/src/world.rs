@@ -45,7 +45,7 @@ enum Action {
 fn liveness_timeout(case: &Case) -> Duration {
     // Leftover items (crashed holders, orphans) live at most ceil(max ttl)+1 seconds; then each
     // client needs a few round trips and retry intervals.
-    let max_ttl = *workload::TTLS_MS.iter().max().unwrap_or(&0) as u64;
+    let max_ttl = *workload::ttls(case.mode).iter().max().unwrap_or(&0) as u64;
     let base = Duration::from_millis(
         (max_ttl.div_ceil(1000) + 1) * 1000 + 2_000 + 500 * case.clients as u64,
     );
@@ -179,6 +179,16 @@ pub fn run(case: &Case, runtime: &'static Runtime) -> RunResult {
                 at: stored.at,
             });
         }
+        for at in std::mem::take(&mut handle.lock().restarts) {
+            history.record(Event::Restart { server: s, at });
+        }
+        for (peer, at) in std::mem::take(&mut handle.lock().lost_replies) {
+            history.record(Event::LostReply {
+                server: s,
+                peer,
+                at,
+            });
+        }
         for dropped in std::mem::take(&mut handle.lock().drops) {
             history.record(Event::Drop {
                 server: s,
@@ -217,6 +227,8 @@ pub fn run(case: &Case, runtime: &'static Runtime) -> RunResult {
             case.servers,
         ),
         liveness_timeout: liveness,
+        rollback_window: (workload::OP_TIMEOUT + workload::RECONNECT) * case.servers.max(1) as u32,
+        max_lease: Duration::from_millis(workload::MAX_LEASE_MS),
     };
     let mut report = check::check(case, &events, &limits, |key| {
         memlock_guest::driver::sharding::server_index(key.as_bytes(), case.servers)

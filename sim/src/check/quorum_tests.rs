@@ -26,6 +26,8 @@ fn run(case: &Case, events: &[Event]) -> Report {
     let limits = Limits {
         call_bound: Duration::from_secs(10),
         liveness_timeout: Duration::from_secs(10),
+        rollback_window: Duration::from_secs(2),
+        max_lease: Duration::from_secs(3),
     };
     check(case, events, &limits, |_| 0)
 }
@@ -203,15 +205,52 @@ fn an_item_a_lost_acquire_left_behind_is_reported() {
 #[test]
 fn an_item_left_behind_by_a_fault_is_not_a_rollback_violation() {
     // A lost reply: the client could not know the add went through.
-    let lost_reply = Fault {
-        kind: FaultKind::LoseReply { server: 2 },
-        at: ms(100),
-        duration: ms(1),
+    let mut events = a_lost_acquire(false);
+    events.push(Event::LostReply {
+        server: 2,
+        peer: "c1".into(),
+        at: ms(505),
+    });
+    let report = run(&quorum(3, vec![]), &events);
+    assert_eq!(report.violations, Vec::<String>::new());
+    assert_eq!(report.excused.get(FAULT_NEAR_ROLLBACK), Some(&1));
+    // A reply lost to another client, or long before, explains nothing.
+    let mut events = a_lost_acquire(false);
+    events.push(Event::LostReply {
+        server: 2,
+        peer: "c0".into(),
+        at: ms(505),
+    });
+    assert_eq!(run(&quorum(3, vec![]), &events).violations.len(), 1);
+    // A partition between that client and that server does.
+    let cut = Fault {
+        kind: FaultKind::Partition {
+            client: 1,
+            server: 2,
+        },
+        at: ms(510),
+        duration: ms(300),
     };
     assert_eq!(
-        run(&quorum(3, vec![lost_reply]), &a_lost_acquire(false)).violations,
+        run(&quorum(3, vec![cut]), &a_lost_acquire(false)).violations,
         Vec::<String>::new()
     );
+    // A pause acts only between calls: it cannot cut a rollback short.
+    let pause = Fault {
+        kind: FaultKind::Pause { client: 1 },
+        at: ms(510),
+        duration: ms(300),
+    };
+    assert_eq!(
+        run(&quorum(3, vec![pause]), &a_lost_acquire(false))
+            .violations
+            .len(),
+        1
+    );
+    // A crash long after the acquire does not take the item back in its place.
+    let mut events = a_lost_acquire(false);
+    events.push(drop(2, "b", 9_000, Loss::Crashed));
+    assert_eq!(run(&quorum(3, vec![]), &events).violations.len(), 1);
     // A partition between another client and that server explains nothing.
     let elsewhere = Fault {
         kind: FaultKind::Partition {
@@ -239,4 +278,30 @@ fn success_rates_are_counted_by_the_fault_active_when_an_acquire_began() {
     let report = run(&quorum(3, vec![crash]), &a_lost_acquire(true));
     assert_eq!(report.attempts.get("none"), Some(&(1, 1)));
     assert_eq!(report.attempts.get("crash"), Some(&(1, 0)));
+}
+
+/// c0's lease "a" is stored on mc0 and mc1; mc1's process started at `restarted` (ms).
+fn backed_by_a_restarted_server(restarted: u64) -> Vec<Event> {
+    vec![
+        Event::Restart {
+            server: 1,
+            at: ms(restarted),
+        },
+        store(0, 0, "a", 5_005, 7_000),
+        store(1, 0, "a", 5_005, 7_000),
+        acquired(0, "a", 5_000, 5_010, 5_900, 0),
+    ]
+}
+
+#[test]
+fn a_majority_that_counts_a_young_server_breaks_the_restart_rule() {
+    // Restarted 1 s before the store, with max_lease 3 s: it must not count.
+    let report = run(&quorum(3, vec![]), &backed_by_a_restarted_server(4_000));
+    assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
+    assert!(report.violations[0].starts_with("restart rule"));
+    // Restarted 3 s before: it counts.
+    assert_eq!(
+        run(&quorum(3, vec![]), &backed_by_a_restarted_server(2_000)).violations,
+        Vec::<String>::new()
+    );
 }

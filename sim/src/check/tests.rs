@@ -26,6 +26,8 @@ fn limits() -> Limits {
     Limits {
         call_bound: Duration::from_secs(10),
         liveness_timeout: Duration::from_secs(10),
+        rollback_window: Duration::from_secs(2),
+        max_lease: Duration::from_secs(3),
     }
 }
 

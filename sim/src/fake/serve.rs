@@ -78,6 +78,10 @@ pub struct ServerState {
     pub stores: Vec<Stored>,
     pub changes: Vec<Change>,
     pub drops: Vec<Dropped>,
+    /// When each process started (simulated time), the first one excepted.
+    pub restarts: Vec<Duration>,
+    /// (peer, when) of every reply lost on purpose (`lose_next_reply`).
+    pub lost_replies: Vec<(String, Duration)>,
 }
 
 impl ServerState {
@@ -152,6 +156,8 @@ impl ServerHandle {
             stores: Vec::new(),
             changes: Vec::new(),
             drops: Vec::new(),
+            restarts: Vec::new(),
+            lost_replies: Vec::new(),
         })))
     }
 
@@ -190,6 +196,11 @@ impl ServerHandle {
             state.memcached.require_authentication(username, password);
         }
         // A new process's clock starts again, reincarnated or not: its uptime is small.
+        if up_before.is_zero() {
+            state
+                .restarts
+                .push(turmoil::sim_elapsed().unwrap_or_default());
+        }
         state.up_before_s = up_before.as_secs();
         state.started = Instant::now();
         state.phase = phase;
@@ -272,6 +283,7 @@ where
                         }));
                         if std::mem::take(&mut state.lose_next_reply) {
                             // Applied, never answered: the connection dies with the reply.
+                            state.lost_replies.push((peer.clone(), at));
                             return Ok(());
                         }
                         out.extend_from_slice(&reply);
