@@ -7,7 +7,9 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use wasmtime::component::{HasSelf, Linker};
+use std::sync::Arc;
+
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
 use crate::bindings::{Memlock, MemlockPre};
@@ -24,8 +26,10 @@ pub const COMPONENT_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/meml
 pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) pre: MemlockPre<HostState>,
-    /// The same component linked with synchronous imports, for [`crate::BlockingLock`].
-    pub(crate) blocking_pre: crate::blocking::bindings::MemlockPre<BlockingState>,
+    component: Component,
+    /// The same component linked with synchronous imports, for [`crate::BlockingLock`]: linked
+    /// on first use, so that programs that only use [`crate::Lock`] (the CLI) do not pay for it.
+    blocking_pre: Arc<OnceLock<crate::blocking::bindings::MemlockPre<BlockingState>>>,
 }
 
 impl Runtime {
@@ -51,22 +55,34 @@ impl Runtime {
             .map_err(Error::runtime)?;
         let pre = linker.instantiate_pre(&component).map_err(Error::runtime)?;
         let pre = MemlockPre::new(pre).map_err(Error::runtime)?;
-        // The same engine and component serve both: whether a store runs on fibers is decided
-        // by the functions its linker holds, not by the engine.
-        let mut linker = Linker::<BlockingState>::new(&engine);
+        Ok(Runtime {
+            engine,
+            pre,
+            component,
+            blocking_pre: Arc::default(),
+        })
+    }
+
+    /// The component linked with synchronous imports (made on first use). The same engine and
+    /// component serve both: whether a store runs on fibers is decided by the functions its
+    /// linker holds, not by the engine.
+    pub(crate) fn blocking_pre(
+        &self,
+    ) -> Result<&crate::blocking::bindings::MemlockPre<BlockingState>, Error> {
+        if let Some(pre) = self.blocking_pre.get() {
+            return Ok(pre);
+        }
+        let mut linker = Linker::<BlockingState>::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::runtime)?;
         crate::blocking::bindings::Memlock::add_to_linker::<BlockingState, HasSelf<BlockingState>>(
             &mut linker,
             |state| state,
         )
         .map_err(Error::runtime)?;
-        let blocking_pre = linker.instantiate_pre(&component).map_err(Error::runtime)?;
-        let blocking_pre =
-            crate::blocking::bindings::MemlockPre::new(blocking_pre).map_err(Error::runtime)?;
-        Ok(Runtime {
-            engine,
-            pre,
-            blocking_pre,
-        })
+        let pre = linker
+            .instantiate_pre(&self.component)
+            .map_err(Error::runtime)?;
+        let pre = crate::blocking::bindings::MemlockPre::new(pre).map_err(Error::runtime)?;
+        Ok(self.blocking_pre.get_or_init(|| pre))
     }
 }

@@ -114,7 +114,7 @@ impl BlockingLock {
         let mut store = Store::new(&self.runtime.engine, state);
         let bindings = self
             .runtime
-            .blocking_pre
+            .blocking_pre()?
             .instantiate(&mut store)
             .map_err(Error::runtime)?;
         let api = bindings.memlock_lock_lock().memcached_lock();
