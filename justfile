@@ -68,7 +68,8 @@ memlock *ARGS:
     target/debug/memlock "$@"
 
 # Deterministic simulation: the component under generated fault schedules
-# (`just sim --seed N --cases N --clients N --servers N --faults all|none|kind,…`, `--replay CASE`).
+# (`just sim --seed N --cases N --clients N --servers N --faults all|none|kind,…`, `--replay CASE`),
+# `--mode quorum` for quorum mode over 3-5 servers.
 sim *ARGS: setup
     cargo build --locked -p memlock-sim --bin sim
     target/debug/sim "$@"
