@@ -3,9 +3,9 @@
 //! mode counts a server only once its process has run `options.max_lease`, so the servers are
 //! started first and the rows wait until every lock has a majority.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use memlock_host::{ErrorCode, Lock, Runtime};
+use memlock_host::{Lock, Runtime};
 use memlock_tests::Memcached;
 
 use crate::stats::{Summary, summarize};
@@ -46,21 +46,14 @@ async fn cycle(lock: &Lock, key: &[u8]) {
     assert!(lock.release(None, &lease).await.expect("release"));
 }
 
-/// Waits (polling) until `lock` has a majority of servers that count.
+/// Waits until `lock` has a majority of servers that count: a blocking acquire waits out
+/// `NO_QUORUM` (at most 20 s).
 async fn until_counted(lock: &Lock) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match lock.try_acquire(None, b"quorum-warm", MAX_LEASE_MS).await {
-            Ok(Some(lease)) => {
-                lock.release(None, &lease).await.expect("release");
-                return;
-            }
-            Err(e) if e.code() == Some(ErrorCode::NoQuorum) && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await
-            }
-            other => panic!("quorum warm-up: {other:?}"),
-        }
-    }
+    let lease = lock
+        .acquire(None, b"quorum-warm", MAX_LEASE_MS, 20_000)
+        .await
+        .expect("quorum warm-up");
+    lock.release(None, &lease).await.expect("release");
 }
 
 /// `n` cycles of each path.

@@ -102,11 +102,11 @@ struct Instance {
     generation: u64,
 }
 
-/// A `configure` and a `set_references`.
+/// A `configure` and a `set_references` (also what a [`crate::BlockingLock`] replays).
 #[derive(Clone, Default)]
-struct Configuration {
-    config: Option<Vec<(String, String)>>,
-    references: Option<Vec<String>>,
+pub(crate) struct Configuration {
+    pub(crate) config: Option<Vec<(String, String)>>,
+    pub(crate) references: Option<Vec<String>>,
 }
 
 /// What new instances replay to be set up like the home instances.

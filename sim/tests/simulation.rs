@@ -10,30 +10,33 @@ fn runtime() -> &'static Runtime {
     Runtime::shared().expect("load the memlock component")
 }
 
-#[test]
-fn bounded_run_finds_no_violation() {
+/// `cases` generated cases of every fault kind, 3 clients, from `seed`: no violation, over a
+/// thousand acquisitions, every fault kind injected.
+fn bounded_run(seed: u64, cases: u32, servers: std::ops::RangeInclusive<usize>, mode: Mode) {
     let shape = Shape {
         clients: 3,
-        servers: 1..=3,
-        mode: Mode::Shard,
+        servers,
+        mode,
         kinds: KINDS.to_vec(),
         max_faults: 6,
         max_drift: 0.0099,
     };
-    let summary = run_cases(20261126, 200, &shape, runtime(), &mut |_| {});
+    let summary = run_cases(seed, cases, &shape, runtime(), &mut |_| {});
     println!(
-        "sim: {} cases, {:.1} simulated s in {:.1} wall s, {} acquisitions, faults {:?}, excused {:?}",
+        "sim {}: {} cases, {:.1} simulated s in {:.1} wall s, {} acquisitions, faults {:?}, excused {:?}, success {}",
+        mode.name(),
         summary.cases,
         summary.simulated.as_secs_f64(),
         summary.wall.as_secs_f64(),
         summary.acquisitions,
         summary.faults,
-        summary.excused
+        summary.excused,
+        summary.success_rates()
     );
     if let Some((case, message)) = summary.failure {
         panic!("{message}\nreplay: {}", replay_command(&case));
     }
-    assert_eq!(summary.cases, 200);
+    assert_eq!(summary.cases, cases);
     assert!(
         summary.acquisitions > 1000,
         "the workload acquired: {}",
@@ -47,38 +50,16 @@ fn bounded_run_finds_no_violation() {
     );
 }
 
+#[test]
+fn bounded_run_finds_no_violation() {
+    bounded_run(20261126, 200, 1..=3, Mode::Shard);
+}
+
 /// Quorum mode over 3 to 5 servers under every fault kind: no violation, and the restart rule
 /// does not stop the cluster from granting locks.
 #[test]
 fn quorum_bounded_run_finds_no_violation() {
-    let shape = Shape {
-        clients: 3,
-        servers: 3..=5,
-        mode: Mode::Quorum,
-        kinds: KINDS.to_vec(),
-        max_faults: 6,
-        max_drift: 0.0099,
-    };
-    let summary = run_cases(20261130, 150, &shape, runtime(), &mut |_| {});
-    println!(
-        "sim quorum: {} cases, {} acquisitions, faults {:?}, excused {:?}, success {}",
-        summary.cases,
-        summary.acquisitions,
-        summary.faults,
-        summary.excused,
-        summary.success_rates()
-    );
-    if let Some((case, message)) = summary.failure {
-        panic!("{message}\nreplay: {}", replay_command(&case));
-    }
-    assert_eq!(summary.cases, 150);
-    assert!(summary.acquisitions > 1000, "{}", summary.acquisitions);
-    assert!(
-        KINDS
-            .iter()
-            .all(|k| summary.faults.get(k).copied().unwrap_or(0) > 0),
-        "every fault kind injected"
-    );
+    bounded_run(20261130, 150, 3..=5, Mode::Quorum);
 }
 
 /// One of three servers is down (crashed, then restarted and not yet counted) for most of the

@@ -7,11 +7,13 @@ use wasmtime::Store;
 use wasmtime::component::{ResourceAny, ResourceTable};
 
 use super::bindings::Memlock;
+use super::bindings::exports::memlock::lock::lock::GuestMemcachedLock;
 use super::state::BlockingState;
 use crate::credentials::{CredentialStore, MemoryCredentialStore};
 use crate::discovery::{Discovery, MemoryDiscovery};
 use crate::error::Error;
 use crate::lease::{ComponentClock, Lease};
+use crate::lock::Configuration;
 use crate::runtime::Runtime;
 
 /// What a blocking lock's imports are backed by (its sockets are std TCP, its clock real time).
@@ -39,13 +41,6 @@ struct Instance {
     store: Store<BlockingState>,
     bindings: Memlock,
     handle: ResourceAny,
-}
-
-/// A `configure` and a `set_references`, replayed into a new instance after a trap.
-#[derive(Clone, Default)]
-struct Configuration {
-    config: Option<Vec<(String, String)>>,
-    references: Option<Vec<String>>,
 }
 
 /// pip-services `MemcachedLock` for callers that block: every method runs the component on the
@@ -139,10 +134,15 @@ impl BlockingLock {
         })
     }
 
-    /// Runs `f` on the instance (made anew if a trap lost the last one).
+    /// Runs `f` with the instance's lock export, store and lock resource (the instance made anew
+    /// if a trap lost the last one).
     fn call<T>(
         &mut self,
-        f: impl FnOnce(&mut Instance) -> wasmtime::Result<T>,
+        f: impl FnOnce(
+            &GuestMemcachedLock,
+            &mut Store<BlockingState>,
+            ResourceAny,
+        ) -> wasmtime::Result<T>,
     ) -> Result<T, Error> {
         let mut instance = match self.instance.take() {
             Some(instance) => instance,
@@ -151,7 +151,13 @@ impl BlockingLock {
                 self.make()?
             }
         };
-        let result = f(&mut instance).map_err(Error::runtime)?;
+        let Instance {
+            store,
+            bindings,
+            handle,
+        } = &mut instance;
+        let api = bindings.memlock_lock_lock().memcached_lock();
+        let result = f(&api, store, *handle).map_err(Error::runtime)?;
         self.instance = Some(instance);
         Ok(result)
     }
@@ -165,29 +171,20 @@ impl BlockingLock {
             .iter()
             .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
             .collect();
-        self.call(|i| {
-            let api = i.bindings.memlock_lock_lock().memcached_lock();
-            api.call_configure(&mut i.store, i.handle, &pairs)
-        })??;
+        self.call(|api, store, handle| api.call_configure(store, handle, &pairs))??;
         self.latest.config = Some(pairs);
         Ok(())
     }
 
     /// pip-services `setReferences`, as locator descriptors.
     pub fn set_references(&mut self, descriptors: &[String]) -> Result<(), Error> {
-        self.call(|i| {
-            let api = i.bindings.memlock_lock_lock().memcached_lock();
-            api.call_set_references(&mut i.store, i.handle, descriptors)
-        })??;
+        self.call(|api, store, handle| api.call_set_references(store, handle, descriptors))??;
         self.latest.references = Some(descriptors.to_vec());
         Ok(())
     }
 
     pub fn open(&mut self, correlation_id: Option<&str>) -> Result<(), Error> {
-        self.call(|i| {
-            let api = i.bindings.memlock_lock_lock().memcached_lock();
-            api.call_open(&mut i.store, i.handle, correlation_id)
-        })??;
+        self.call(|api, store, handle| api.call_open(store, handle, correlation_id))??;
         if self.opened.is_none() {
             self.opened = Some(self.latest.clone());
         }
@@ -195,18 +192,12 @@ impl BlockingLock {
     }
 
     pub fn is_open(&mut self) -> Result<bool, Error> {
-        self.call(|i| {
-            let api = i.bindings.memlock_lock_lock().memcached_lock();
-            api.call_is_open(&mut i.store, i.handle)
-        })
+        self.call(|api, store, handle| api.call_is_open(store, handle))
     }
 
     pub fn close(&mut self, correlation_id: Option<&str>) -> Result<(), Error> {
         self.opened = None;
-        Ok(self.call(|i| {
-            let api = i.bindings.memlock_lock_lock().memcached_lock();
-            api.call_close(&mut i.store, i.handle, correlation_id)
-        })??)
+        Ok(self.call(|api, store, handle| api.call_close(store, handle, correlation_id))??)
     }
 
     /// One attempt; `true` when this lock now holds `key` for `ttl_ms` (the seed's API: the
@@ -217,9 +208,8 @@ impl BlockingLock {
         key: &[u8],
         ttl_ms: i64,
     ) -> Result<bool, Error> {
-        Ok(self.call(|i| {
-            let api = i.bindings.memlock_lock_lock().memcached_lock();
-            api.call_try_acquire_lock(&mut i.store, i.handle, correlation_id, key, ttl_ms)
+        Ok(self.call(|api, store, handle| {
+            api.call_try_acquire_lock(store, handle, correlation_id, key, ttl_ms)
         })??)
     }
 
@@ -231,24 +221,15 @@ impl BlockingLock {
         ttl_ms: i64,
         timeout_ms: i64,
     ) -> Result<(), Error> {
-        Ok(self.call(|i| {
-            let api = i.bindings.memlock_lock_lock().memcached_lock();
-            api.call_acquire_lock(
-                &mut i.store,
-                i.handle,
-                correlation_id,
-                key,
-                ttl_ms,
-                timeout_ms,
-            )
+        Ok(self.call(|api, store, handle| {
+            api.call_acquire_lock(store, handle, correlation_id, key, ttl_ms, timeout_ms)
         })??)
     }
 
     /// Releases the lease this lock holds on `key`; a no-op if it holds none.
     pub fn release_lock(&mut self, correlation_id: Option<&str>, key: &[u8]) -> Result<(), Error> {
-        Ok(self.call(|i| {
-            let api = i.bindings.memlock_lock_lock().memcached_lock();
-            api.call_release_lock(&mut i.store, i.handle, correlation_id, key)
+        Ok(self.call(|api, store, handle| {
+            api.call_release_lock(store, handle, correlation_id, key)
         })??)
     }
 
@@ -259,9 +240,8 @@ impl BlockingLock {
         key: &[u8],
         ttl_ms: i64,
     ) -> Result<Option<Lease>, Error> {
-        let lease = self.call(|i| {
-            let api = i.bindings.memlock_lock_lock().memcached_lock();
-            api.call_try_acquire(&mut i.store, i.handle, correlation_id, key, ttl_ms)
+        let lease = self.call(|api, store, handle| {
+            api.call_try_acquire(store, handle, correlation_id, key, ttl_ms)
         })??;
         Ok(lease.map(|l| Lease::from_wit(l, self.clock())))
     }
@@ -274,16 +254,8 @@ impl BlockingLock {
         ttl_ms: i64,
         timeout_ms: i64,
     ) -> Result<Lease, Error> {
-        let lease = self.call(|i| {
-            let api = i.bindings.memlock_lock_lock().memcached_lock();
-            api.call_acquire(
-                &mut i.store,
-                i.handle,
-                correlation_id,
-                key,
-                ttl_ms,
-                timeout_ms,
-            )
+        let lease = self.call(|api, store, handle| {
+            api.call_acquire(store, handle, correlation_id, key, ttl_ms, timeout_ms)
         })??;
         Ok(Lease::from_wit(lease, self.clock()))
     }
@@ -297,9 +269,8 @@ impl BlockingLock {
         ttl_ms: i64,
     ) -> Result<Lease, Error> {
         let wit = lease.to_wit(self.clock());
-        let extended = self.call(|i| {
-            let api = i.bindings.memlock_lock_lock().memcached_lock();
-            api.call_extend(&mut i.store, i.handle, correlation_id, &wit, ttl_ms)
+        let extended = self.call(|api, store, handle| {
+            api.call_extend(store, handle, correlation_id, &wit, ttl_ms)
         })??;
         Ok(Lease::from_wit(extended, self.clock()))
     }
@@ -307,9 +278,6 @@ impl BlockingLock {
     /// Releases `lease` (from this or another process). `true` if this call deleted it.
     pub fn release(&mut self, correlation_id: Option<&str>, lease: &Lease) -> Result<bool, Error> {
         let wit = lease.to_wit(self.clock());
-        Ok(self.call(|i| {
-            let api = i.bindings.memlock_lock_lock().memcached_lock();
-            api.call_release(&mut i.store, i.handle, correlation_id, &wit)
-        })??)
+        Ok(self.call(|api, store, handle| api.call_release(store, handle, correlation_id, &wit))??)
     }
 }

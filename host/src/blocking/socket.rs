@@ -112,14 +112,6 @@ pub struct Connection {
     read_buffer: Vec<u8>,
 }
 
-/// An I/O error as the component sees it.
-fn error(e: &io::Error) -> SocketError {
-    match e.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => SocketError::TimedOut,
-        _ => socket_error(e),
-    }
-}
-
 /// Time left until `deadline` at `now`, rounded up to whole milliseconds (so that calls made
 /// within the same millisecond set the same socket timeout, and a sliver left is never a zero
 /// timeout, which the socket refuses); `None` once it has passed.
@@ -134,9 +126,9 @@ impl Connection {
     fn write(&mut self, request: &[u8], deadline: Instant) -> Result<(), SocketError> {
         self.stream.set_deadline(deadline);
         let io = self.stream.io();
-        io.write_all(request).map_err(|e| error(&e))?;
+        io.write_all(request).map_err(|e| socket_error(&e))?;
         // A TLS stream holds records until flushed.
-        io.flush().map_err(|e| error(&e))
+        io.flush().map_err(|e| socket_error(&e))
     }
 
     /// Reads what is there (waiting for at least one byte until `deadline`), up to `max_bytes`.
@@ -151,7 +143,7 @@ impl Connection {
             read_buffer,
         } = self;
         match stream.io().read(&mut read_buffer[..max]) {
-            Err(e) => Err(error(&e)),
+            Err(e) => Err(socket_error(&e)),
             Ok(0) => Err(SocketError::Closed),
             Ok(n) => Ok(read_buffer[..n].to_vec()),
         }
@@ -172,13 +164,13 @@ fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, 
         .spawn(move || {
             let _ = send.send((name.as_str(), port).to_socket_addrs().map(Vec::from_iter));
         })
-        .map_err(|e| error(&e))?;
+        .map_err(|e| socket_error(&e))?;
     let timeout = left(deadline, Instant::now()).ok_or(SocketError::TimedOut)?;
     match receive.recv_timeout(timeout) {
         Ok(Ok(addresses)) => Ok(addresses),
         Ok(Err(e)) => {
             tracing::debug!(%host, port, error = %e, "cannot resolve");
-            Err(error(&e))
+            Err(socket_error(&e))
         }
         Err(_) => Err(SocketError::TimedOut),
     }
@@ -196,7 +188,7 @@ fn connect(
         let timeout = left(deadline, Instant::now()).ok_or(SocketError::TimedOut)?;
         match TcpStream::connect_timeout(&address, timeout) {
             Ok(tcp) => {
-                tcp.set_nodelay(true).map_err(|e| error(&e))?;
+                tcp.set_nodelay(true).map_err(|e| socket_error(&e))?;
                 let tcp = DeadlineTcp {
                     tcp,
                     deadline,
@@ -214,7 +206,7 @@ fn connect(
             }
             Err(e) => {
                 tracing::debug!(%host, port, %address, error = %e, "connect failed");
-                failure = error(&e);
+                failure = socket_error(&e);
             }
         }
     }

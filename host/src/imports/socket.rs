@@ -113,7 +113,8 @@ pub(crate) fn socket_error(e: &io::Error) -> SocketError {
         ConnectionRefused | ConnectionReset | ConnectionAborted | NotFound | AddrNotAvailable
         | HostUnreachable | NetworkUnreachable => SocketError::Refused,
         BrokenPipe | UnexpectedEof | NotConnected => SocketError::Closed,
-        TimedOut => SocketError::TimedOut,
+        // A blocking socket's timeout surfaces as `WouldBlock` on Unix.
+        TimedOut | WouldBlock => SocketError::TimedOut,
         _ => SocketError::Other,
     }
 }
