@@ -182,19 +182,47 @@ async fn contention(
 #[derive(Clone, Copy)]
 struct Throughput {
     cycles_per_s: f64,
+    /// User and kernel time together.
     cpu_per_cycle: Duration,
+    /// The user-space part: where the component's extra instructions show. The kernel part
+    /// (sockets) is the same work on both sides: two `sendto` and two `recvfrom` per cycle.
+    user_per_cycle: Duration,
 }
 
-/// This process's CPU time so far, user and system, every thread (getrusage).
-fn cpu_time() -> Duration {
-    // SAFETY: getrusage writes into the struct we own.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    time(usage.ru_utime) + time(usage.ru_stime)
+/// This process's CPU time so far, every thread (getrusage): user and kernel.
+#[derive(Clone, Copy)]
+struct CpuTime {
+    user: Duration,
+    kernel: Duration,
+}
+
+impl CpuTime {
+    fn now() -> CpuTime {
+        // SAFETY: getrusage writes into the struct we own.
+        let usage = unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+            usage
+        };
+        let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        CpuTime {
+            user: time(usage.ru_utime),
+            kernel: time(usage.ru_stime),
+        }
+    }
+
+    /// The throughput of `cycles` cycles run since `self` was read, `wall` long.
+    fn throughput_since(self, cycles: u64, wall: Duration) -> Throughput {
+        let now = CpuTime::now();
+        let per_cycle = |d: Duration| d / u32::try_from(cycles.max(1)).unwrap_or(u32::MAX);
+        let user = now.user.saturating_sub(self.user);
+        let kernel = now.kernel.saturating_sub(self.kernel);
+        Throughput {
+            cycles_per_s: cycles as f64 / wall.as_secs_f64(),
+            cpu_per_cycle: per_cycle(user + kernel),
+            user_per_cycle: per_cycle(user),
+        }
+    }
 }
 
 /// `tasks` tasks cycling their own keys until `duration` is over: `cycle(task)` is one
@@ -204,7 +232,7 @@ where
     F: Fn(usize) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = u64> + Send + 'static,
 {
-    let cpu = cpu_time();
+    let cpu = CpuTime::now();
     let started = Instant::now();
     let stop = started + duration;
     let mut handles = Vec::new();
@@ -222,11 +250,7 @@ where
     for h in handles {
         total += h.await.expect("task");
     }
-    let wall = started.elapsed();
-    Throughput {
-        cycles_per_s: total as f64 / wall.as_secs_f64(),
-        cpu_per_cycle: (cpu_time() - cpu) / total.max(1) as u32,
-    }
+    cpu.throughput_since(total, started.elapsed())
 }
 
 /// 64 tasks through one `Lock`.
@@ -258,7 +282,7 @@ fn blocking_throughput(
     let mut locks: Vec<_> = (0..threads)
         .map(|_| latency::open_blocking(runtime, addr))
         .collect();
-    let cpu = cpu_time();
+    let cpu = CpuTime::now();
     let started = Instant::now();
     let stop = started + duration;
     let total: u64 = std::thread::scope(|scope| {
@@ -283,11 +307,7 @@ fn blocking_throughput(
             .collect();
         handles.into_iter().map(|h| h.join().expect("thread")).sum()
     });
-    let wall = started.elapsed();
-    Throughput {
-        cycles_per_s: total as f64 / wall.as_secs_f64(),
-        cpu_per_cycle: (cpu_time() - cpu) / total.max(1) as u32,
-    }
+    cpu.throughput_since(total, started.elapsed())
 }
 
 /// The peer: 64 tasks, one async-memcached connection each, `ms … ME` + `md … C<cas>`.
@@ -604,30 +624,41 @@ fn main() {
     let mean = |runs: &[Throughput]| Throughput {
         cycles_per_s: runs.iter().map(|r| r.cycles_per_s).sum::<f64>() / runs.len() as f64,
         cpu_per_cycle: runs.iter().map(|r| r.cpu_per_cycle).sum::<Duration>() / runs.len() as u32,
+        user_per_cycle: runs.iter().map(|r| r.user_per_cycle).sum::<Duration>() / runs.len() as u32,
+    };
+    let split = |t: &Throughput| {
+        format!(
+            "user {:.1} + kernel {:.1}",
+            micros(t.user_per_cycle),
+            micros(t.cpu_per_cycle.saturating_sub(t.user_per_cycle))
+        )
     };
     let (many, peer_many, many_threads) = (mean(&ours), mean(&theirs), mean(&threads));
     progress.clear();
     println!(
-        "| throughput: 64 tasks, one Lock ({} instances) | {:.0} cycles/s | | {:.2} × the peer; {:.1} µs CPU per cycle ({:.2} × the peer's); {:.2} × single task ({:.0}/s) |",
+        "| throughput: 64 tasks, one Lock ({} instances) | {:.0} cycles/s | | {:.2} × the peer; {:.1} µs CPU per cycle ({}; {:.2} × the peer's); {:.2} × single task ({:.0}/s) |",
         throughput_instances(),
         many.cycles_per_s,
         many.cycles_per_s / peer_many.cycles_per_s,
         micros(many.cpu_per_cycle),
+        split(&many),
         micros(many.cpu_per_cycle) / micros(peer_many.cpu_per_cycle),
         many.cycles_per_s / single_rate,
         single_rate
     );
     println!(
-        "| throughput: 64 threads, one BlockingLock each | {:.0} cycles/s | | {:.2} × the peer; {:.1} µs CPU per cycle ({:.2} × the peer's) |",
+        "| throughput: 64 threads, one BlockingLock each | {:.0} cycles/s | | {:.2} × the peer; {:.1} µs CPU per cycle ({}; {:.2} × the peer's) |",
         many_threads.cycles_per_s,
         many_threads.cycles_per_s / peer_many.cycles_per_s,
         micros(many_threads.cpu_per_cycle),
+        split(&many_threads),
         micros(many_threads.cpu_per_cycle) / micros(peer_many.cpu_per_cycle),
     );
     println!(
-        "| throughput: peer, 64 tasks, one connection each | {:.0} cycles/s | | {:.1} µs CPU per cycle |",
+        "| throughput: peer, 64 tasks, one connection each | {:.0} cycles/s | | {:.1} µs CPU per cycle ({}) |",
         peer_many.cycles_per_s,
-        micros(peer_many.cpu_per_cycle)
+        micros(peer_many.cpu_per_cycle),
+        split(&peer_many)
     );
 
     progress.show("simulation speed, memory per instance");
@@ -788,8 +819,9 @@ fn main() {
             "longest_wait_ms": contention.longest_wait.as_secs_f64() * 1e3, "acquisitions": contention.acquisitions,
             "requests_per_waiter_per_s": contention.waiter_requests_per_sec},
         "throughput": {"tasks": THROUGHPUT_TASKS, "instances": throughput_instances(), "cycles_per_s": many.cycles_per_s,
-            "cpu_per_cycle_us": micros(many.cpu_per_cycle), "peer_cycles_per_s": peer_many.cycles_per_s,
-            "peer_cpu_per_cycle_us": micros(peer_many.cpu_per_cycle), "single_task_cycles_per_s": single_rate},
+            "cpu_per_cycle_us": micros(many.cpu_per_cycle), "user_per_cycle_us": micros(many.user_per_cycle),
+            "peer_cycles_per_s": peer_many.cycles_per_s, "peer_cpu_per_cycle_us": micros(peer_many.cpu_per_cycle),
+            "peer_user_per_cycle_us": micros(peer_many.user_per_cycle), "single_task_cycles_per_s": single_rate},
         "python": py.as_ref().map(|py| json!({
             "pip_services_cycle_us": micros(py.pip_services_cycle.median),
             "memlock_seed_cycle_us": micros(py.memlock_seed_cycle.median),
