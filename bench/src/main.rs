@@ -184,8 +184,8 @@ struct Throughput {
     cycles_per_s: f64,
     /// User and kernel time together.
     cpu_per_cycle: Duration,
-    /// The user-space part: where the component's extra instructions show. The kernel part
-    /// (sockets) is the same work on both sides: two `sendto` and two `recvfrom` per cycle.
+    /// The user-space part, where the component's extra instructions show. The rest is kernel
+    /// time; both sides make the same socket calls (two `sendto`, two `recvfrom` per cycle).
     user_per_cycle: Duration,
 }
 
@@ -199,11 +199,12 @@ struct CpuTime {
 impl CpuTime {
     fn now() -> CpuTime {
         // SAFETY: getrusage writes into the struct we own.
-        let usage = unsafe {
+        let (rc, usage) = unsafe {
             let mut usage: libc::rusage = std::mem::zeroed();
-            libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-            usage
+            let rc = libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+            (rc, usage)
         };
+        assert_eq!(rc, 0, "getrusage(RUSAGE_SELF) failed");
         let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
         CpuTime {
             user: time(usage.ru_utime),
@@ -626,12 +627,12 @@ fn main() {
         cpu_per_cycle: runs.iter().map(|r| r.cpu_per_cycle).sum::<Duration>() / runs.len() as u32,
         user_per_cycle: runs.iter().map(|r| r.user_per_cycle).sum::<Duration>() / runs.len() as u32,
     };
+    // The kernel part is printed as the rounded total minus the rounded user part, so the two
+    // printed parts add up to the printed total.
     let split = |t: &Throughput| {
-        format!(
-            "user {:.1} + kernel {:.1}",
-            micros(t.user_per_cycle),
-            micros(t.cpu_per_cycle.saturating_sub(t.user_per_cycle))
-        )
+        let tenths = |d: Duration| (micros(d) * 10.0).round() / 10.0;
+        let (total, user) = (tenths(t.cpu_per_cycle), tenths(t.user_per_cycle));
+        format!("user {user:.1} + kernel {:.1}", total - user)
     };
     let (many, peer_many, many_threads) = (mean(&ours), mean(&theirs), mean(&threads));
     progress.clear();
@@ -821,7 +822,10 @@ fn main() {
         "throughput": {"tasks": THROUGHPUT_TASKS, "instances": throughput_instances(), "cycles_per_s": many.cycles_per_s,
             "cpu_per_cycle_us": micros(many.cpu_per_cycle), "user_per_cycle_us": micros(many.user_per_cycle),
             "peer_cycles_per_s": peer_many.cycles_per_s, "peer_cpu_per_cycle_us": micros(peer_many.cpu_per_cycle),
-            "peer_user_per_cycle_us": micros(peer_many.user_per_cycle), "single_task_cycles_per_s": single_rate},
+            "peer_user_per_cycle_us": micros(peer_many.user_per_cycle),
+            "blocking_threads_cycles_per_s": many_threads.cycles_per_s,
+            "blocking_threads_cpu_per_cycle_us": micros(many_threads.cpu_per_cycle),
+            "blocking_threads_user_per_cycle_us": micros(many_threads.user_per_cycle), "single_task_cycles_per_s": single_rate},
         "python": py.as_ref().map(|py| json!({
             "pip_services_cycle_us": micros(py.pip_services_cycle.median),
             "memlock_seed_cycle_us": micros(py.memlock_seed_cycle.median),
