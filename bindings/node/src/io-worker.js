@@ -3,9 +3,7 @@
 // mailbox; a call is one message, and the answer is written into the mailbox and signalled
 // with Atomics.notify, which wakes the lock thread blocked in Atomics.wait.
 //
-// Mailbox layout: Int32 [0] done flag, [1] status, [2] byte count or connection id, [3] call
-// sequence number; bytes from offset 16 carry the data read (or, with status `tls`, why the
-// handshake failed).
+// The mailbox's layout and its protocol are in mailbox.js.
 //
 // TLS (a connection whose component asked for it) is node:tls: the CA, client certificate and
 // key files are read at each connect, the certificate is checked against the configured server
@@ -15,6 +13,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { parentPort } from 'node:worker_threads';
 
+import { answer, DATA_OFFSET } from './mailbox.js';
+
 export const STATUS = { ok: 0, refused: 1, 'timed-out': 2, closed: 3, other: 4, tls: 5 };
 const TIMED_OUT = new Set(['ETIMEDOUT']);
 const REFUSED = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
@@ -23,7 +23,7 @@ let nextConnection = 1;
 
 function serve(port, mailbox) {
   const control = new Int32Array(mailbox, 0, 4);
-  const data = new Uint8Array(mailbox, 16);
+  const data = new Uint8Array(mailbox, DATA_OFFSET);
   const connections = new Map();
 
   const reply = (seq, status, payload) => {
@@ -34,11 +34,7 @@ function serve(port, mailbox) {
     } else if (typeof payload === 'number') {
       length = payload;
     }
-    control[1] = status;
-    control[2] = length;
-    control[3] = seq;
-    Atomics.store(control, 0, 1);
-    Atomics.notify(control, 0);
+    answer(control, seq, status, length);
   };
   const take = (c, max) => {
     const all = c.chunks.length === 1 ? c.chunks[0] : Buffer.concat(c.chunks);

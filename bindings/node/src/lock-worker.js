@@ -14,11 +14,13 @@ import { readFileSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 
+import { awaitAnswer, DATA_OFFSET } from './mailbox.js';
+
 const ERRORS = ['ok', 'refused', 'timed-out', 'closed', 'other', 'tls'];
 const decoder = new TextDecoder();
 const { ioPort, mailbox, interruptCell, generated } = workerData;
 const control = new Int32Array(mailbox, 0, 4);
-const data = new Uint8Array(mailbox, 16);
+const data = new Uint8Array(mailbox, DATA_OFFSET);
 const interrupt = new Int32Array(interruptCell);
 let seq = 0;
 /** Answers for resolve-all, sent by the main thread before `open` (discovery lives there). */
@@ -30,21 +32,14 @@ let credentialAnswers = new Map();
 function ioCall(message, timeoutMs) {
   if (Atomics.load(interrupt, 2) !== 0) throw { tag: 'other' }; // the I/O thread is gone
   message.seq = ++seq;
-  Atomics.store(control, 0, 0);
   ioPort.postMessage(message);
   // A reply on a fast network comes sooner than a futex sleep and wake-up (tens of µs each on
   // a small VM): while this is the pool's only busy thread, poll for it for up to the budget
   // the main thread left in the cell, then sleep.
   const spinUntil = performance.now() + Atomics.load(interrupt, 1) / 1000;
-  while (Atomics.load(control, 0) === 0 && performance.now() < spinUntil);
   // The I/O thread answers within the call's own timeout; the guard only catches a stuck thread.
-  const guard = timeoutMs + 5000;
-  for (;;) {
-    if (Atomics.wait(control, 0, 0, guard) === 'timed-out') throw { tag: 'other' };
-    if (Atomics.load(interrupt, 2) !== 0) throw { tag: 'other' };
-    if (control[3] === message.seq) break;
-    Atomics.store(control, 0, 0); // a late answer to an earlier call
-  }
+  const answered = awaitAnswer(control, message.seq, spinUntil, timeoutMs + 5000, () => Atomics.load(interrupt, 2) !== 0);
+  if (answered !== 'ok') throw { tag: 'other' };
   if (control[1] === 5) throw { tag: 'tls', val: decoder.decode(data.slice(0, control[2])) };
   if (control[1] !== 0) throw { tag: ERRORS[control[1]] ?? 'other' };
   return control[2];

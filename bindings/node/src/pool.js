@@ -8,6 +8,8 @@
 // Idle threads are unref'd: a process that forgets `close()` still exits.
 import { MessageChannel, Worker } from 'node:worker_threads';
 
+import { abandon } from './mailbox.js';
+
 const MAILBOX_BYTES = 16 + 1024 * 1024 + 4096;
 /** Most lock threads one lock starts (`MEMLOCK_THREADS`, default 16): more concurrent calls queue
  * for a thread. Starting a thread costs tens of milliseconds (a worker, the module compiled,
@@ -97,10 +99,8 @@ class LockThread {
   ioLost() {
     this.poisoned = true;
     Atomics.store(this.interrupt, 2, 1);
-    // Also marks the mailbox answered (no writer is left), so a wait that starts later returns.
-    Atomics.store(this.mailbox, 3, -1);
-    Atomics.store(this.mailbox, 0, 1);
-    Atomics.notify(this.mailbox, 0);
+    // Also wakes a socket call waiting for its answer (no writer is left).
+    abandon(this.mailbox);
   }
 
   /** One component call; rejects with { error } (a WIT lock-error), { argument } or { trap }. */
