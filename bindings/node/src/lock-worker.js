@@ -6,7 +6,7 @@
 //
 // Messages in: { id, method, args } (method: a component method, in camelCase). Out:
 // { id, value }, { id, error: { category, code, message, correlationId } } (the component's
-// error), { id, argument } (an argument jco could not lower) or { id, trap }. The control cell
+// error), { id, argument } (an argument jco could not lower) or { id, trap }. The interrupt cell
 // is written only by the main thread: [0] interrupt (cleared when it lends the thread to a
 // call), [1] how long a socket call polls for its reply before sleeping, in µs, [2] set when
 // the I/O thread died (every socket call fails from then on).
@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 
-import { awaitAnswer, DATA_OFFSET } from './mailbox.js';
+import { awaitAnswer, DATA_OFFSET, nextCall } from './mailbox.js';
 
 const ERRORS = ['ok', 'refused', 'timed-out', 'closed', 'other', 'tls'];
 const decoder = new TextDecoder();
@@ -31,7 +31,8 @@ let credentialAnswers = new Map();
 /** One blocking call to the I/O thread; a failure is thrown as the WIT socket-error case. */
 function ioCall(message, timeoutMs) {
   if (Atomics.load(interrupt, 2) !== 0) throw { tag: 'other' }; // the I/O thread is gone
-  message.seq = ++seq;
+  seq = nextCall(seq);
+  message.seq = seq;
   ioPort.postMessage(message);
   // A reply on a fast network comes sooner than a futex sleep and wake-up (tens of µs each on
   // a small VM): while this is the pool's only busy thread, poll for it for up to the budget

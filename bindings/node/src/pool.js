@@ -8,9 +8,9 @@
 // Idle threads are unref'd: a process that forgets `close()` still exits.
 import { MessageChannel, Worker } from 'node:worker_threads';
 
-import { abandon } from './mailbox.js';
+import { abandon, DATA_OFFSET } from './mailbox.js';
 
-const MAILBOX_BYTES = 16 + 1024 * 1024 + 4096;
+const MAILBOX_BYTES = DATA_OFFSET + 1024 * 1024 + 4096;
 /** Most lock threads one lock starts (`MEMLOCK_THREADS`, default 16): more concurrent calls queue
  * for a thread. Starting a thread costs tens of milliseconds (a worker, the module compiled,
  * an instance), so threads are kept until the lock closes rather than stopped when idle. */
